@@ -1,0 +1,310 @@
+// Package mlx holds the GoMLX helpers every notebook of this project starts from:
+// the choice of compute backend (XLA CUDA, XLA CPU or GoMLX's pure-Go backend),
+// and, in its sub-packages, models, data, optimizers and the training loop.
+//
+// A notebook's first cell typically does:
+//
+//	backend := mlx.MustBackend()
+//
+// which prints one line saying which backend runs and why.
+package mlx
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/gomlx/compute"
+	"github.com/gomlx/compute/gobackend"
+	"github.com/gomlx/go-xla/compute/xla"
+)
+
+// Backend kinds, as printed in the choice line and stored in [Choice.Kind].
+const (
+	KindXLACUDA = "XLA CUDA"
+	KindXLACPU  = "XLA CPU"
+	KindGo      = "pure Go"
+)
+
+// EnvBackend is the environment variable that forces a backend, with GoMLX's syntax:
+// "go", "xla:cpu", "xla:cuda" or "xla:/absolute/path/to/a/pjrt/plugin.so".
+const EnvBackend = compute.ConfigEnvVar
+
+// EnvPluginPath is the ":"-separated list of folders searched for PJRT plugins
+// (files named pjrt_c_api_<name>_plugin.so), as in go-xla.
+const EnvPluginPath = "PJRT_PLUGIN_LIBRARY_PATH"
+
+func init() {
+	// Plugins are installed by `make setup`; go-xla's download from the network
+	// cannot work offline and must never hang a cell.
+	xla.EnableAutoInstall(false)
+}
+
+// Choice is the backend that [Choose] picked and why.
+type Choice struct {
+	// Kind is one of KindXLACUDA, KindXLACPU or KindGo.
+	Kind string
+	// Config is the GoMLX backend configuration ("go", or "xla:" and a plugin path).
+	Config string
+	// Plugin is the PJRT plugin file for the XLA kinds, empty for KindGo.
+	Plugin string
+	// Reason says why this backend was chosen and why the ones before it were passed over.
+	Reason string
+}
+
+// String returns the one line that [Backend] prints.
+func (c Choice) String() string {
+	return fmt.Sprintf("mlx: running on %s (%s): %s", c.Kind, c.Config, c.Reason)
+}
+
+// probes are the facts about the machine that [Choose] looks at; tests replace them.
+type probes struct {
+	lookupEnv  func(string) (string, bool)
+	gpuPresent func() bool
+	fileExists func(string) bool
+	// pluginDirs are searched, in order, for pjrt_c_api_<name>_plugin.so files.
+	pluginDirs []string
+}
+
+func machineProbes() probes {
+	p := probes{
+		lookupEnv:  os.LookupEnv,
+		gpuPresent: nvidiaGPUPresent,
+		fileExists: func(path string) bool {
+			info, err := os.Stat(path)
+			return err == nil && !info.IsDir()
+		},
+	}
+	p.pluginDirs = pluginSearchDirs(os.Getenv(EnvPluginPath))
+	return p
+}
+
+// pluginSearchDirs lists the folders searched for PJRT plugins: those in
+// $PJRT_PLUGIN_LIBRARY_PATH, then the project's own .xla folder (where
+// `make setup` links the plugin), then go-xla's default folders.
+func pluginSearchDirs(envPath string) []string {
+	var dirs []string
+	for _, d := range strings.Split(envPath, ":") {
+		if d != "" {
+			dirs = append(dirs, d)
+		}
+	}
+	if root := ProjectRoot(); root != "" {
+		dirs = append(dirs, filepath.Join(root, ".xla"))
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		dirs = append(dirs, filepath.Join(home, ".local", "lib", "go-xla"))
+	}
+	dirs = append(dirs, "/usr/local/lib/go-xla")
+	return slices.Compact(dirs)
+}
+
+// ProjectRoot returns the root folder of this project's source tree (where go.mod is),
+// found from this file's compiled-in path, or "" if the sources are not on this machine.
+func ProjectRoot() string {
+	_, file, _, ok := runtime.Caller(0)
+	if !ok || !filepath.IsAbs(file) {
+		return ""
+	}
+	root := filepath.Dir(filepath.Dir(file))
+	if _, err := os.Stat(filepath.Join(root, "go.mod")); err != nil {
+		return ""
+	}
+	return root
+}
+
+// nvidiaGPUPresent reports whether the NVIDIA driver exposes at least one GPU.
+func nvidiaGPUPresent() bool {
+	if entries, err := os.ReadDir("/proc/driver/nvidia/gpus"); err == nil && len(entries) > 0 {
+		return true
+	}
+	_, err := os.Stat("/dev/nvidia0")
+	return err == nil
+}
+
+func (p probes) findPlugin(name string) string {
+	for _, dir := range p.pluginDirs {
+		path := filepath.Join(dir, "pjrt_c_api_"+name+"_plugin.so")
+		if p.fileExists(path) {
+			return path
+		}
+	}
+	return ""
+}
+
+// Choose decides which backend to use, without creating it:
+// $GOMLX_BACKEND if set; else XLA CUDA where a GPU and its PJRT plugin exist;
+// else XLA CPU where its plugin is installed; else GoMLX's pure-Go backend.
+// It returns an error for an unknown or unusable $GOMLX_BACKEND.
+func Choose() (Choice, error) {
+	return machineProbes().choose()
+}
+
+var knownBackends = []string{"go", "xla:cpu", "xla:cuda", "xla:/path/to/pjrt_c_api_NAME_plugin.so"}
+
+// ChooseAuto is [Choose] ignoring $GOMLX_BACKEND: the backend this machine would use by default.
+func ChooseAuto() (Choice, error) {
+	return machineProbes().chooseAuto()
+}
+
+func (p probes) choose() (Choice, error) {
+	if value, set := p.lookupEnv(EnvBackend); set && strings.TrimSpace(value) != "" {
+		return p.chooseForced(strings.TrimSpace(value))
+	}
+	return p.chooseAuto()
+}
+
+func (p probes) chooseAuto() (Choice, error) {
+	var passed []string
+	if !p.gpuPresent() {
+		passed = append(passed, "XLA CUDA passed over: no NVIDIA GPU found")
+	} else if path := p.findPlugin("cuda"); path == "" {
+		passed = append(passed, fmt.Sprintf(
+			"XLA CUDA passed over: a GPU is present but no pjrt_c_api_cuda_plugin.so is in %s (see README.md, 'Using a GPU')",
+			strings.Join(p.pluginDirs, ":")))
+	} else {
+		return Choice{Kind: KindXLACUDA, Config: "xla:" + path, Plugin: path,
+			Reason: "GOMLX_BACKEND unset; NVIDIA GPU and CUDA PJRT plugin found"}, nil
+	}
+	if path := p.findPlugin("cpu"); path != "" {
+		return Choice{Kind: KindXLACPU, Config: "xla:" + path, Plugin: path,
+			Reason: "GOMLX_BACKEND unset; " + strings.Join(passed, "; ")}, nil
+	}
+	passed = append(passed, fmt.Sprintf(
+		"XLA CPU passed over: no pjrt_c_api_cpu_plugin.so in %s (run `make setup` to install it)",
+		strings.Join(p.pluginDirs, ":")))
+	return Choice{Kind: KindGo, Config: "go", Reason: "GOMLX_BACKEND unset; " + strings.Join(passed, "; ")}, nil
+}
+
+func (p probes) chooseForced(value string) (Choice, error) {
+	name, config, _ := strings.Cut(value, ":")
+	reason := fmt.Sprintf("set by %s=%q", EnvBackend, value)
+	switch name {
+	case "go":
+		return Choice{Kind: KindGo, Config: "go", Reason: reason}, nil
+	case "xla", "stablehlo", "hlo", "shlo":
+		plugin, options, _ := strings.Cut(config, ",")
+		if plugin == "" {
+			plugin = "cpu"
+		}
+		path := plugin
+		if !filepath.IsAbs(plugin) {
+			if strings.ContainsAny(plugin, "/.") {
+				return Choice{}, fmt.Errorf("%s=%q: the plugin %q must be a name (cpu, cuda) or an absolute path", EnvBackend, value, plugin)
+			}
+			path = p.findPlugin(plugin)
+			if path == "" {
+				return Choice{}, fmt.Errorf("%s=%q: no PJRT plugin named %q (pjrt_c_api_%s_plugin.so) in %s: run `make setup`, "+
+					"add its folder to %s, or unset %s to choose automatically",
+					EnvBackend, value, plugin, plugin, strings.Join(p.pluginDirs, ":"), EnvPluginPath, EnvBackend)
+			}
+		} else if !p.fileExists(path) {
+			return Choice{}, fmt.Errorf("%s=%q: plugin file %s does not exist: fix the path, run `make setup`, or unset %s",
+				EnvBackend, value, path, EnvBackend)
+		}
+		kind := KindXLACPU
+		if strings.Contains(strings.ToLower(filepath.Base(path)), "cuda") {
+			kind = KindXLACUDA
+		}
+		cfg := "xla:" + path
+		if options != "" {
+			cfg += "," + options
+		}
+		return Choice{Kind: kind, Config: cfg, Plugin: path, Reason: reason}, nil
+	default:
+		return Choice{}, fmt.Errorf("%s=%q: unknown backend %q; valid values are %s, or unset it to choose automatically",
+			EnvBackend, value, name, strings.Join(knownBackends, ", "))
+	}
+}
+
+// New creates the backend described by the choice. A plugin that fails to load
+// gives an error naming the file and the fix.
+func (c Choice) New() (compute.Backend, error) {
+	if c.Kind == KindGo {
+		b, err := gobackend.New("")
+		if err != nil {
+			return nil, fmt.Errorf("creating the pure-Go backend: %w", err)
+		}
+		return b, nil
+	}
+	b, err := newXLA(strings.TrimPrefix(c.Config, "xla:"))
+	if err != nil {
+		return nil, fmt.Errorf("loading the %s PJRT plugin %s failed (the file is broken or built for another PJRT version: "+
+			"reinstall it with `make setup`, or set %s=go): %w", c.Kind, c.Plugin, EnvBackend, err)
+	}
+	return b, nil
+}
+
+// newXLA creates an XLA backend, turning go-xla's panics into errors.
+func newXLA(config string) (b compute.Backend, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%v", r)
+		}
+	}()
+	return xla.New(config)
+}
+
+var (
+	// Output receives the line that [Backend] prints; notebooks show it under the cell.
+	Output io.Writer = os.Stdout
+
+	cached struct {
+		sync.Mutex
+		backend compute.Backend
+		choice  Choice
+	}
+)
+
+// Backend returns the backend this process should use (see [Choose]), creating it
+// on the first call and printing one line that says which one runs and why.
+// Later calls return the same backend. If the automatic choice is XLA CPU and its
+// plugin fails to load, it falls back to the pure-Go backend and says so; a backend
+// forced by $GOMLX_BACKEND that fails is an error.
+func Backend() (compute.Backend, error) {
+	cached.Lock()
+	defer cached.Unlock()
+	if cached.backend != nil {
+		return cached.backend, nil
+	}
+	p := machineProbes()
+	choice, err := p.choose()
+	if err != nil {
+		return nil, err
+	}
+	b, err := choice.New()
+	if err != nil {
+		forced, _ := p.lookupEnv(EnvBackend)
+		if strings.TrimSpace(forced) != "" || choice.Kind == KindGo {
+			return nil, err
+		}
+		choice = Choice{Kind: KindGo, Config: "go", Reason: fmt.Sprintf("%s; %v", choice.Reason, err)}
+		if b, err = choice.New(); err != nil {
+			return nil, err
+		}
+	}
+	cached.backend, cached.choice = b, choice
+	fmt.Fprintln(Output, choice)
+	return b, nil
+}
+
+// MustBackend is [Backend] for notebooks: it panics with the error's message instead of returning it.
+func MustBackend() compute.Backend {
+	b, err := Backend()
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+// Chosen returns the choice that [Backend] made, and false if it has not been called yet.
+func Chosen() (Choice, bool) {
+	cached.Lock()
+	defer cached.Unlock()
+	return cached.choice, cached.backend != nil
+}
