@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Starts the "Go (GoMLX)" Jupyter kernel: GoNB with this repository in every
+# notebook's go.work, the project's goimports/gopls first on PATH, and XLA's CPU
+# plugin from the project's .xla folder. Jupyter runs it as
+#   kernel/launch.sh {connection_file}
+# (see kernel/install-kernelspec.sh, which writes the kernel.json that says so).
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+fail() {
+	echo "goptlab kernel: $*" >&2
+	exit 1
+}
+
+[ $# -ge 1 ] || fail "usage: $0 CONNECTION_FILE (Jupyter passes it; start the kernel from Jupyter)"
+[ -r "$1" ] || fail "connection file '$1' is not readable"
+
+# GO_BIN_DIR is recorded in kernel.json at install time so the kernel finds the same
+# Go toolchain even when Jupyter was started with a smaller PATH.
+if [ -n "${GO_BIN_DIR:-}" ] && [ -x "$GO_BIN_DIR/go" ]; then
+	export PATH="$GO_BIN_DIR:$PATH"
+fi
+command -v go >/dev/null 2>&1 ||
+	fail "the Go toolchain ('go') is not on PATH: install Go 1.26 or newer (https://go.dev/dl/) and re-run 'make setup'"
+
+gonb="$root/.tools/bin/gonb"
+[ -x "$gonb" ] || fail "GoNB is not built ($gonb is missing): run 'make setup' in $root"
+export PATH="$root/.tools/bin:$PATH"
+
+# XLA on CPU: the plugin that 'make setup' installs from the xla-cpu-pjrt wheel.
+# GoMLX's download of plugins from the network is off: it cannot work offline.
+export PJRT_PLUGIN_LIBRARY_PATH="${PJRT_PLUGIN_LIBRARY_PATH:+$PJRT_PLUGIN_LIBRARY_PATH:}$root/.xla"
+export GOMLX_NO_AUTO_INSTALL=1
+
+# Extra GoNB flags, e.g. GOPTLAB_GONB_FLAGS="--raw_error" for command-line tests.
+# shellcheck disable=SC2086
+exec "$gonb" --kernel "$1" --go_work="$root" ${GOPTLAB_GONB_FLAGS:-}
