@@ -32,6 +32,18 @@ export PATH="$root/.tools/bin:$PATH"
 export PJRT_PLUGIN_LIBRARY_PATH="${PJRT_PLUGIN_LIBRARY_PATH:+$PJRT_PLUGIN_LIBRARY_PATH:}$root/.xla"
 export GOMLX_NO_AUTO_INSTALL=1
 
+# Each cell is linked into a new program: leaving out DWARF debug info (-ldflags=-w)
+# halves the link time. Stack traces keep their file:line (they use pclntab, not
+# DWARF), so GoNB still maps panics to cell lines.
+GOFLAGS="$(go env GOFLAGS) -ldflags=-w"
+export GOFLAGS
+
+# GoNB's own log goes to a file, not to JupyterLab's console; errors still reach stderr.
+log_dir="$root/.jupyter/log"
+mkdir -p "$log_dir"
+
 # Extra GoNB flags, e.g. GOPTLAB_GONB_FLAGS="--raw_error" for command-line tests.
 # shellcheck disable=SC2086
-exec "$gonb" --kernel "$1" --go_work="$root" ${GOPTLAB_GONB_FLAGS:-}
+exec "$gonb" --kernel "$1" --go_work="$root" \
+	--logtostderr=false --log_file="$log_dir/gonb.log" --stderrthreshold=ERROR \
+	${GOPTLAB_GONB_FLAGS:-}

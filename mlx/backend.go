@@ -293,11 +293,14 @@ func Backend() (compute.Backend, error) {
 	return b, nil
 }
 
-// MustBackend is [Backend] for notebooks: it panics with the error's message instead of returning it.
+// MustBackend is [Backend] for notebook cells and main functions: on error it prints
+// the error's one-line message (which names the problem and the fix) to stderr and
+// exits with status 1, rather than panicking with a stack trace that would bury it.
 func MustBackend() compute.Backend {
 	b, err := Backend()
 	if err != nil {
-		panic(err)
+		fmt.Fprintln(os.Stderr, "mlx:", err)
+		os.Exit(1)
 	}
 	return b
 }
