@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Checks what `make setup` cannot install itself: Go (1.26.5 or newer, as go.mod
-# requires) and Python 3.9+ with its venv module. Prints one line per problem,
+# requires), a C compiler (go-xla loads XLA through cgo) and Python 3.9+ with its
+# venv module. Prints one line per problem,
 # naming it and the fix, and exits 1 if there is any.
 set -uo pipefail
 python="${1:-python3}"
@@ -18,6 +19,11 @@ else
 	if [ -z "$have" ] || [ "$(printf '%s\n%s\n' "$need" "$have" | sort -V | head -n1)" != "$need" ]; then
 		fail "Go ${have:-of unknown version} is too old: go.mod needs Go $need or newer (https://go.dev/dl/)"
 	fi
+fi
+
+cc="$(GOTOOLCHAIN=local go env CC 2>/dev/null || echo gcc)"
+if ! command -v "${cc%% *}" >/dev/null 2>&1; then
+	fail "no C compiler ('${cc%% *}'): go-xla needs cgo; install one (Debian/Ubuntu: apt-get install gcc)"
 fi
 
 if ! command -v "$python" >/dev/null 2>&1; then
