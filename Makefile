@@ -83,7 +83,7 @@ $(STAMPS)/warm: $(ROOT)/go.sum $(GO_SOURCES)
 
 lab: setup
 	@echo "Starting JupyterLab on 127.0.0.1 (open the URL with ?token=... printed below); Ctrl-C stops it."
-	@cd $(ROOT) && "$(VENV)/bin/jupyter" lab --ip=127.0.0.1 --ServerApp.root_dir="$(ROOT)/notebooks" $(LAB_FLAGS)
+	@$(ROOT)/kernel/lab.sh $(LAB_FLAGS)
 
 vet: setup
 	@cd $(ROOT) && test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed on:"; gofmt -l $$(git ls-files '*.go'); exit 1; }

@@ -32,6 +32,24 @@ export PATH="$root/.tools/bin:$PATH"
 export PJRT_PLUGIN_LIBRARY_PATH="${PJRT_PLUGIN_LIBRARY_PATH:+$PJRT_PLUGIN_LIBRARY_PATH:}$root/.xla"
 export GOMLX_NO_AUTO_INSTALL=1
 
+# A memory cap for every process the kernel starts (each cell's program, go build,
+# gopls): a cell that allocates far more than the machine has is stopped with Go's
+# "out of memory" error instead of taking the machine (and the kernel) down.
+# GOPTLAB_CELL_MEMORY_LIMIT: a size ("8G", "512M"), a share of RAM ("75%", the
+# default), or "off".
+limit="${GOPTLAB_CELL_MEMORY_LIMIT:-75%}"
+case "$limit" in
+off) kb="" ;;
+[0-9]*%) kb="$(awk -v p="${limit%\%}" '/^MemTotal:/ { printf "%d", $2 * p / 100 }' /proc/meminfo)" ;;
+[0-9]*[Gg]) kb=$((${limit%[Gg]} * 1024 * 1024)) ;;
+[0-9]*[Mm]) kb=$((${limit%[Mm]} * 1024)) ;;
+*) fail "GOPTLAB_CELL_MEMORY_LIMIT='$limit': use a size such as 8G or 512M, a share of RAM such as 75%, or off" ;;
+esac
+if [ -n "$kb" ]; then
+	[ "$kb" -ge $((256 * 1024)) ] || fail "GOPTLAB_CELL_MEMORY_LIMIT='$limit' is below 256M: too small to compile and run a cell"
+	ulimit -v "$kb" || fail "could not set the memory cap GOPTLAB_CELL_MEMORY_LIMIT='$limit' (ulimit -v $kb)"
+fi
+
 # Each cell is linked into a new program: leaving out DWARF debug info (-ldflags=-w)
 # halves the link time. Stack traces keep their file:line (they use pclntab, not
 # DWARF), so GoNB still maps panics to cell lines.
