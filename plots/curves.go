@@ -1,0 +1,141 @@
+package plots
+
+import (
+	"fmt"
+
+	"github.com/goptlab/goptlab/mlx/history"
+)
+
+// Curves plots one line per run: the loss (or the metric chosen with [Metric]) against
+// steps, wall time or loss evaluations ([XAxis]).
+//
+// Each optimizer has its own colour ([StyleFor]); runs of the same optimizer with different
+// labels (e.g. learning rates) get different dash patterns, and runs with the same label
+// (e.g. seeds) share one legend entry. NaN and ±Inf values are drawn as gaps; a run whose
+// last value is not finite gets a cross at its last finite point and "(diverged)" in the
+// legend.
+//
+// Options used: [Title], [XLabel], [YLabel], [Size], [LogX], [LogY], [XAxis], [Metric], [Legend].
+func Curves(hs []*history.History, opts ...Option) (*Figure, error) {
+	c := newConfig(opts)
+	f, err := curves(hs, c)
+	if err != nil {
+		return nil, fmt.Errorf("plots.Curves: %w", err)
+	}
+	return f, nil
+}
+
+func curves(hs []*history.History, c *config) (*Figure, error) {
+	if err := checkHistories(hs); err != nil {
+		return nil, err
+	}
+	p := newPlot(c.title, orDefault(c.xlabel, c.x.String()), orDefault(c.ylabel, yLabel(c.metric)))
+	setLogAxes(p, c)
+	f, pn := newFigure(c, p)
+	styles := newStyler()
+	type entry struct {
+		legend         int // index in pn.legend
+		runs, diverged int
+		noFinite       int
+	}
+	entries := map[string]*entry{}
+	var order []string
+	for _, h := range hs {
+		xs, err := column(h, c.x.key())
+		if err != nil {
+			return nil, err
+		}
+		ys, err := column(h, c.metric)
+		if err != nil {
+			return nil, err
+		}
+		if c.logX {
+			if err := checkLog(xs, "x", fmt.Sprintf("run %q %s", h.Label(), c.x.key())); err != nil {
+				return nil, err
+			}
+		}
+		if c.logY {
+			if err := checkLog(ys, "y", fmt.Sprintf("run %q %s", h.Label(), c.metric)); err != nil {
+				return nil, err
+			}
+		}
+		label := h.Label()
+		n := len(pn.legend)
+		got, err := pn.drawLine(series{label: label, style: styles.style(h), xs: xs, ys: ys})
+		if err != nil {
+			return nil, err
+		}
+		e := entries[label]
+		if e == nil {
+			e = &entry{legend: n}
+			entries[label] = e
+			order = append(order, label)
+		} else {
+			pn.legend = pn.legend[:n] // one legend entry per label
+		}
+		e.runs++
+		switch got {
+		case label + " (diverged)":
+			e.diverged++
+		case label + " (no finite values)":
+			e.noFinite++
+		}
+	}
+	for _, label := range order {
+		e := entries[label]
+		text := label
+		switch {
+		case e.runs == 1:
+			text = pn.legend[e.legend].label // already says diverged or no finite values
+		case e.diverged+e.noFinite > 0:
+			text = fmt.Sprintf("%s (%d runs, %d diverged)", label, e.runs, e.diverged+e.noFinite)
+		default:
+			text = fmt.Sprintf("%s (%d runs)", label, e.runs)
+		}
+		pn.legend[e.legend].label = text
+	}
+	return f, nil
+}
+
+func orDefault(s, def string) string {
+	if s != "" {
+		return s
+	}
+	return def
+}
+
+// styler gives each optimizer its registry style, and each further label of the same
+// optimizer within one plot another dash pattern.
+type styler struct {
+	variants map[string][]string // optimizer -> labels in order of appearance
+}
+
+func newStyler() *styler { return &styler{variants: map[string][]string{}} }
+
+func (s *styler) style(h *history.History) Style {
+	return s.styleOf(optimizerOf(h), h.Label())
+}
+
+func (s *styler) styleOf(optimizer, label string) Style {
+	key := normName(optimizer)
+	labels := s.variants[key]
+	idx := -1
+	for i, l := range labels {
+		if l == label {
+			idx = i
+		}
+	}
+	if idx < 0 {
+		idx = len(labels)
+		s.variants[key] = append(labels, label)
+	}
+	return variantStyle(StyleFor(optimizer), idx)
+}
+
+// optimizerOf returns the name that picks h's colour: its optimizer, or else its label.
+func optimizerOf(h *history.History) string {
+	if h.Optimizer != "" {
+		return h.Optimizer
+	}
+	return h.Label()
+}

@@ -1,0 +1,26 @@
+// Package plots draws the figures optimizer research looks at most, from training
+// histories ([history.History]): loss and metric curves per optimizer, median-and-band
+// curves over seeds, learning-rate sweeps, benchmark bar charts with error bars,
+// histograms, loss surfaces with optimizer trajectories, and grids of those.
+//
+// Every helper returns a [*Figure], which displays inline in a GoNB notebook as SVG
+// ([Figure.Display]) or PNG ([Figure.DisplayPNG]), and saves to SVG, PNG or PDF from
+// any Go program ([Figure.Save], [Figure.WriteTo]).
+//
+// All figures share one look: the colour-blind-safe Okabe-Ito palette, one fixed colour
+// (and dash pattern) per optimizer name across all plots of a notebook (see [StyleFor]),
+// sans-serif fonts at readable sizes, light grid lines, and legends placed outside the
+// data area (or, on request, in its emptiest corner).
+//
+// Bad input is never drawn silently: empty inputs, mismatched lengths and non-positive
+// values on a log axis are errors; NaN and ±Inf values in curves are drawn as gaps in the
+// line, and runs that end non-finite ("diverged") are marked as such in the legend.
+//
+// Helpers are configured with functional options ([Title], [LogY], [XAxis], ...); each
+// helper documents which options it uses, and ignores the others.
+package plots
+
+import "github.com/goptlab/goptlab/mlx/history"
+
+// History is an alias of [history.History], so that notebooks need not import both packages.
+type History = history.History

@@ -1,0 +1,290 @@
+package plots
+
+import (
+	"fmt"
+	"image/color"
+	"math"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+
+	"github.com/goptlab/goptlab/mlx/history"
+)
+
+// Range is an interval of one axis.
+type Range struct{ Min, Max float64 }
+
+// Trajectory is the path of an optimizer through a 2-D parameter space, one point per
+// iterate.
+type Trajectory struct {
+	Name      string // legend label
+	Optimizer string // picks the colour; Name if empty
+	X, Y      []float64
+}
+
+// TrajectoryOf reads the trajectory of run h from its metrics xMetric and yMetric (the
+// two parameters, logged at each step).
+func TrajectoryOf(h *history.History, xMetric, yMetric string) (Trajectory, error) {
+	if h == nil {
+		return Trajectory{}, fmt.Errorf("plots.TrajectoryOf: nil history")
+	}
+	xs, err := h.Column(xMetric)
+	if err != nil {
+		return Trajectory{}, fmt.Errorf("plots.TrajectoryOf: %w", err)
+	}
+	ys, err := h.Column(yMetric)
+	if err != nil {
+		return Trajectory{}, fmt.Errorf("plots.TrajectoryOf: %w", err)
+	}
+	return Trajectory{Name: h.Label(), Optimizer: optimizerOf(h), X: xs, Y: ys}, nil
+}
+
+// Rosenbrock is the Rosenbrock function (1-x)² + 100(y-x²)², with its minimum 0 at (1, 1)
+// at the end of a curved, flat-bottomed valley.
+func Rosenbrock(x, y float64) float64 {
+	return (1-x)*(1-x) + 100*(y-x*x)*(y-x*x)
+}
+
+// Quadratic returns f(x, y) = (a x² + b y²)/2, with its minimum 0 at the origin and
+// condition number max(a,b)/min(a,b).
+func Quadratic(a, b float64) func(x, y float64) float64 {
+	return func(x, y float64) float64 { return 0.5 * (a*x*x + b*y*y) }
+}
+
+// Surface draws f over the rectangle xr × yr as a heat map with contour lines and a colour
+// bar, and draws each trajectory over it: a line through its iterates, an open circle at
+// the start and a filled one at the end. The legend gives each trajectory's number of
+// steps, and says "(leaves the plot)" if some iterate lies outside the rectangle, or
+// "(diverged)" if the last iterate is not finite. NaN and ±Inf values of f are left blank.
+//
+// By default the colours and contour levels follow log10 of f (shifted to be positive when
+// f has values <= 0), which shows valleys like Rosenbrock's; LogColor(false) uses f itself.
+// The colour bar is labelled in values of f.
+//
+// Options used: [Title], [XLabel] (default "x"), [YLabel] (default "y"), [Size], [Legend],
+// [Levels], [LogColor], [Minimum], [Resolution], [Metric] (labels the colour bar; default "f(x, y)").
+func Surface(f func(x, y float64) float64, xr, yr Range, trajs []Trajectory, opts ...Option) (*Figure, error) {
+	c := newConfig(opts)
+	fig, err := surface(f, xr, yr, trajs, c)
+	if err != nil {
+		return nil, fmt.Errorf("plots.Surface: %w", err)
+	}
+	return fig, nil
+}
+
+// grid is the values of f at the centres of an n×m grid of cells, implementing plotter.GridXYZ.
+type grid struct {
+	xs, ys []float64
+	z      [][]float64 // z[col][row]
+}
+
+func (g *grid) Dims() (int, int)       { return len(g.xs), len(g.ys) }
+func (g *grid) Z(col, row int) float64 { return g.z[col][row] }
+func (g *grid) X(col int) float64      { return g.xs[col] }
+func (g *grid) Y(row int) float64      { return g.ys[row] }
+
+// shades is the heat-map palette: light grey for high values to white for low ones, so
+// that the Okabe-Ito trajectory colours stand out.
+type shades []color.Color
+
+// Colors implements palette.Palette.
+func (s shades) Colors() []color.Color { return s }
+
+func newShades(n int) shades {
+	out := make(shades, n)
+	for i := range out {
+		t := float64(i) / float64(n-1)
+		// From a faint blue-white at the minimum to a mid grey at the maximum.
+		out[i] = color.RGBA{R: uint8(252 - 95*t), G: uint8(253 - 92*t), B: uint8(255 - 85*t), A: 255}
+	}
+	return out
+}
+
+func surface(f func(x, y float64) float64, xr, yr Range, trajs []Trajectory, c *config) (*Figure, error) {
+	if f == nil {
+		return nil, fmt.Errorf("nil function")
+	}
+	for _, r := range []Range{xr, yr} {
+		if !finite(r.Min) || !finite(r.Max) || !(r.Max > r.Min) {
+			return nil, fmt.Errorf("range [%g, %g] is not a finite, non-empty interval", r.Min, r.Max)
+		}
+	}
+	if c.resolution < 2 || c.resolution > 2000 {
+		return nil, fmt.Errorf("resolution %d, want 2 to 2000", c.resolution)
+	}
+	if c.levels < 0 || c.levels > 200 {
+		return nil, fmt.Errorf("levels %d, want 0 to 200", c.levels)
+	}
+	n := c.resolution
+	g := &grid{xs: make([]float64, n), ys: make([]float64, n), z: make([][]float64, n)}
+	for i := range n {
+		g.xs[i] = xr.Min + (float64(i)+0.5)*(xr.Max-xr.Min)/float64(n)
+		g.ys[i] = yr.Min + (float64(i)+0.5)*(yr.Max-yr.Min)/float64(n)
+	}
+	zmin, zmax := math.Inf(1), math.Inf(-1)
+	for i := range n {
+		g.z[i] = make([]float64, n)
+		for j := range n {
+			v := f(g.xs[i], g.ys[j])
+			if !finite(v) {
+				v = math.NaN()
+			} else {
+				zmin, zmax = math.Min(zmin, v), math.Max(zmax, v)
+			}
+			g.z[i][j] = v
+		}
+	}
+	if math.IsInf(zmin, 0) {
+		return nil, fmt.Errorf("f has no finite value on the grid")
+	}
+	if zmin == zmax {
+		return nil, fmt.Errorf("f is constant (%g) on the grid: nothing to colour", zmin)
+	}
+	logColor := c.logColor == nil || *c.logColor
+	shift := 0.0
+	if logColor && zmin <= 0 {
+		shift = -zmin + 1e-3*(zmax-zmin)
+	}
+	toColor := func(v float64) float64 {
+		if logColor {
+			return math.Log10(v + shift)
+		}
+		return v
+	}
+	cg := &grid{xs: g.xs, ys: g.ys, z: make([][]float64, n)}
+	for i := range n {
+		cg.z[i] = make([]float64, n)
+		for j := range n {
+			cg.z[i][j] = toColor(g.z[i][j])
+		}
+	}
+	cmin, cmax := toColor(zmin), toColor(zmax)
+
+	p := newPlot(c.title, orDefault(c.xlabel, "x"), orDefault(c.ylabel, "y"))
+	p.X.Padding, p.Y.Padding = 0, 0
+	pal := newShades(128)
+	hm := plotter.NewHeatMap(cg, pal)
+	hm.Min, hm.Max = cmin, cmax
+	hm.Rasterized = true
+	hm.NaN = color.White
+	p.Add(hm)
+	if c.levels > 0 {
+		levels := make([]float64, c.levels)
+		for i := range levels {
+			levels[i] = cmin + (cmax-cmin)*(float64(i)+0.5)/float64(c.levels)
+		}
+		ct := plotter.NewContour(cg, levels, nil)
+		ct.LineStyles = []draw.LineStyle{{Color: color.Gray{Y: 120}, Width: vg.Points(0.5)}}
+		p.Add(ct)
+	}
+	fig, pn := newFigure(c, p)
+	cb := &colorBar{min: cmin, max: cmax, label: orDefaultMetric(c.metric)}
+	cb.colors = pal.Colors()
+	cb.ticks = colorBarTicks(zmin, zmax, shift, logColor, toColor)
+	pn.colorBar = cb
+
+	for i, tr := range trajs {
+		if len(tr.X) != len(tr.Y) {
+			return nil, fmt.Errorf("trajectory %q: %d x values but %d y values", tr.Name, len(tr.X), len(tr.Y))
+		}
+		if len(tr.X) == 0 {
+			return nil, fmt.Errorf("trajectory #%d %q has no points", i, tr.Name)
+		}
+		opt := tr.Optimizer
+		if opt == "" {
+			opt = tr.Name
+		}
+		st := StyleFor(opt)
+		label, err := pn.drawLine(series{label: tr.Name, style: st, xs: tr.X, ys: tr.Y, noDivergence: true})
+		if err != nil {
+			return nil, err
+		}
+		segs := segments(tr.X, tr.Y)
+		steps := len(tr.X) - 1
+		label = fmt.Sprintf("%s (%d steps)", tr.Name, steps)
+		if len(segs) == 0 {
+			label = tr.Name + " (no finite points)"
+		}
+		outside := false
+		for j := range tr.X {
+			if finite(tr.X[j]) && finite(tr.Y[j]) && (tr.X[j] < xr.Min || tr.X[j] > xr.Max || tr.Y[j] < yr.Min || tr.Y[j] > yr.Max) {
+				outside = true
+			}
+		}
+		if outside {
+			label = fmt.Sprintf("%s (%d steps, leaves the plot)", tr.Name, steps)
+		}
+		last := len(tr.X) - 1
+		if !finite(tr.X[last]) || !finite(tr.Y[last]) {
+			label = fmt.Sprintf("%s (%d steps, diverged)", tr.Name, steps)
+		}
+		pn.legend[len(pn.legend)-1].label = label
+		if len(segs) > 0 {
+			first, end := segs[0][0], segs[len(segs)-1][len(segs[len(segs)-1])-1]
+			p.Add(&plotter.Scatter{XYs: plotter.XYs{first}, GlyphStyle: draw.GlyphStyle{Color: st.Color, Radius: vg.Points(3.5), Shape: draw.RingGlyph{}}})
+			p.Add(&plotter.Scatter{XYs: plotter.XYs{end}, GlyphStyle: draw.GlyphStyle{Color: st.Color, Radius: vg.Points(3.5), Shape: draw.CircleGlyph{}}})
+		}
+	}
+	if c.minimum != nil {
+		m := c.minimum
+		star := &starGlyph{}
+		p.Add(&plotter.Scatter{XYs: plotter.XYs{{X: m[0], Y: m[1]}}, GlyphStyle: draw.GlyphStyle{Color: color.Black, Radius: vg.Points(5), Shape: star}})
+		pn.addLegend(fmt.Sprintf("minimum (%s, %s)", formatTick(m[0]), formatTick(m[1])),
+			&plotter.Scatter{GlyphStyle: draw.GlyphStyle{Color: color.Black, Radius: vg.Points(5), Shape: star}})
+	}
+	// The heat map fixes the axes to the rectangle: trajectories outside it are clipped.
+	p.X.Min, p.X.Max, p.Y.Min, p.Y.Max = xr.Min, xr.Max, yr.Min, yr.Max
+	return fig, nil
+}
+
+func orDefaultMetric(m string) string {
+	if m == history.KeyLoss || m == "" {
+		return "f(x, y)"
+	}
+	return m
+}
+
+// colorBarTicks returns ticks at round values of f, placed in colour coordinates.
+func colorBarTicks(zmin, zmax, shift float64, logColor bool, toColor func(float64) float64) []plot.Tick {
+	var ticks []plot.Tick
+	if !logColor {
+		for _, t := range (linearTicks{}).Ticks(zmin, zmax) {
+			ticks = append(ticks, plot.Tick{Value: toColor(t.Value), Label: t.Label})
+		}
+		return ticks
+	}
+	lo := math.Max(zmin+shift, 1e-300)
+	for _, t := range (logTicks{}).Ticks(lo, zmax+shift) {
+		// t.Value is a round value of f + shift; label it with f's value when shift is 0,
+		// otherwise with the rounded value of f.
+		label := t.Label
+		if label != "" && shift != 0 {
+			label = formatTick(t.Value - shift)
+		}
+		ticks = append(ticks, plot.Tick{Value: math.Log10(t.Value), Label: label})
+	}
+	return ticks
+}
+
+// starGlyph draws an asterisk (a plus and a cross) with a white halo, visible on any background.
+type starGlyph struct{}
+
+// DrawGlyph implements draw.GlyphDrawer.
+func (starGlyph) DrawGlyph(c *draw.Canvas, sty draw.GlyphStyle, pt vg.Point) {
+	for _, pass := range []struct {
+		col color.Color
+		w   vg.Length
+	}{{color.White, vg.Points(3.2)}, {sty.Color, vg.Points(1.3)}} {
+		c.SetLineStyle(draw.LineStyle{Color: pass.col, Width: pass.w})
+		for k := range 4 {
+			a := float64(k) * math.Pi / 4
+			dx, dy := sty.Radius*vg.Length(math.Cos(a)), sty.Radius*vg.Length(math.Sin(a))
+			var path vg.Path
+			path.Move(vg.Point{X: pt.X - dx, Y: pt.Y - dy})
+			path.Line(vg.Point{X: pt.X + dx, Y: pt.Y + dy})
+			c.Stroke(path)
+		}
+	}
+}
