@@ -1,0 +1,81 @@
+package models_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/gomlx/compute"
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/shapes"
+	"github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gomlx/gomlx/ml/model"
+
+	"github.com/goptlab/goptlab/mlx/mlxtest"
+	"github.com/goptlab/goptlab/mlx/models"
+	"github.com/goptlab/goptlab/mlx/train"
+)
+
+func TestModelsShapesParamsAndSeeding(t *testing.T) {
+	mlxtest.ForEach(t, func(t *testing.T, backend compute.Backend) {
+		mlp := models.MLPConfig{Hidden: []int{7, 5}, Outputs: 3, Activation: "tanh"}
+		cnn := models.CNNConfig{Channels: []int{4, 6}, Dense: []int{8}, Outputs: 10}
+		run := func(fn models.Fn, x *tensors.Tensor, seed int64) (*model.Store, []int, float32) {
+			store := model.NewStore()
+			if err := train.SeedStore(store, seed); err != nil {
+				t.Fatal(err)
+			}
+			out, err := model.CallOnce(backend, store, func(scope *model.Scope, x *graph.Node) *graph.Node { return fn(scope, x) }, x)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var first float32
+			tensors.MustConstFlatData(out, func(f []float32) { first = f[0] })
+			return store, out.Shape().Dimensions, first
+		}
+		store, dims, _ := run(mlp.Fn(), tensors.FromShape(tensorShape(4, 6)), 1)
+		trainable := 0
+		for v := range store.IterVariables() {
+			if v.Trainable {
+				trainable += v.Shape().Size()
+			}
+		}
+		if len(dims) != 2 || dims[0] != 4 || dims[1] != 3 || trainable != mlp.NumParams(6) {
+			t.Fatalf("MLP: output %v, %d parameters (want [4 3], %d)", dims, trainable, mlp.NumParams(6))
+		}
+		ones := tensors.FromShape(tensorShape(2, 8, 8, 1))
+		tensors.MustMutableFlatData(ones, func(f []float32) {
+			for i := range f {
+				f[i] = 1
+			}
+		})
+		_, dims, c1 := run(cnn.Fn(), ones, 3)
+		if len(dims) != 2 || dims[0] != 2 || dims[1] != 10 {
+			t.Fatalf("CNN output %v, want [2 10]", dims)
+		}
+		_, _, c2 := run(cnn.Fn(), ones, 3)
+		_, _, c3 := run(cnn.Fn(), ones, 4)
+		if c1 != c2 || c1 == c3 {
+			t.Fatalf("CNN initialisation is not seeded: %g %g %g", c1, c2, c3)
+		}
+	})
+}
+
+func TestConfigValidation(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{models.MLPConfig{Hidden: []int{0}, Outputs: 1}.Validate(), "Hidden[0]=0"},
+		{models.MLPConfig{Outputs: 0}.Validate(), "Outputs=0"},
+		{models.MLPConfig{Outputs: 1, Activation: "nope"}.Validate(), `Activation="nope"`},
+		{models.CNNConfig{Outputs: 1}.Validate(), "Channels is empty"},
+		{models.CNNConfig{Channels: []int{2}, Kernel: -1, Outputs: 1}.Validate(), "Kernel=-1"},
+	} {
+		if tc.err == nil || !strings.Contains(tc.err.Error(), tc.want) {
+			t.Errorf("want an error containing %q, got %v", tc.want, tc.err)
+		}
+	}
+}
+
+func tensorShape(dims ...int) shapes.Shape { return shapes.Make(dtypes.Float32, dims...) }

@@ -1,0 +1,434 @@
+package train
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/gomlx/compute"
+	"github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gomlx/gomlx/ml/model"
+
+	"github.com/goptlab/goptlab/mlx/data"
+	"github.com/goptlab/goptlab/mlx/history"
+)
+
+// MetricFn measures a scalar on one batch (graph-building: panics on error), e.g. accuracy.
+// [Evaluate] averages it over a dataset, weighting each batch by its size.
+type MetricFn func(scope *model.Scope, inputs, labels []*graph.Node) *graph.Node
+
+// Config describes a training run.
+type Config struct {
+	// Steps is the number of optimizer steps of the run (>= 1). A resumed run stops at the same total.
+	Steps int
+	// BatchSize is the number of examples per step, in [1, dataset size]; 0 means the whole dataset.
+	BatchSize int
+	// Seed controls all randomness of the run (see the package documentation).
+	Seed int64
+	// LogEvery records one history.Record every LogEvery steps (the last step is always recorded); 0 means 1.
+	LogEvery int
+	// Name labels the run in the history; empty means the stepper's name.
+	Name string
+	// OnStep, if set, is called with the history after each recorded step (live plots);
+	// an error from it stops the run and is returned.
+	OnStep func(*history.History) error
+	// SkipNonFinite discards the update of a step whose loss or updated variables are not
+	// finite (the float variables keep their values; step counters and random states advance)
+	// instead of stopping the run with an error. Skipped steps are recorded with the metric "skipped" = 1.
+	SkipNonFinite bool
+
+	// Eval, if set, is evaluated at every recorded step with EvalMetrics: the history gets
+	// "eval_loss" and one "eval_<name>" metric per entry of EvalMetrics.
+	Eval *data.Dataset
+	// EvalMetrics are metric functions evaluated on Eval.
+	EvalMetrics map[string]MetricFn
+
+	// CheckpointDir, if set, enables checkpoints (see the package documentation).
+	CheckpointDir string
+	// CheckpointEvery saves a checkpoint every that many steps (0: only at the end and on interrupt).
+	CheckpointEvery int
+	// Context, if set, interrupts the run when it is cancelled: the loop stops after the
+	// current step, saves a checkpoint if CheckpointDir is set, and returns the history with
+	// an error wrapping ctx.Err().
+	Context context.Context
+}
+
+func (c Config) validate(ds *data.Dataset) (Config, error) {
+	if c.Steps < 1 {
+		return c, fmt.Errorf("Config.Steps=%d out of range: must be >= 1", c.Steps)
+	}
+	if c.BatchSize == 0 {
+		c.BatchSize = ds.Len()
+	}
+	if err := ds.CheckBatchSize(c.BatchSize); err != nil {
+		return c, fmt.Errorf("Config.BatchSize: %w", err)
+	}
+	if c.LogEvery < 0 {
+		return c, fmt.Errorf("Config.LogEvery=%d out of range: must be >= 0 (0 means 1)", c.LogEvery)
+	}
+	if c.LogEvery == 0 {
+		c.LogEvery = 1
+	}
+	if c.CheckpointEvery < 0 {
+		return c, fmt.Errorf("Config.CheckpointEvery=%d out of range: must be >= 0", c.CheckpointEvery)
+	}
+	if c.CheckpointEvery > 0 && c.CheckpointDir == "" {
+		return c, fmt.Errorf("Config.CheckpointEvery=%d needs Config.CheckpointDir", c.CheckpointEvery)
+	}
+	if len(c.EvalMetrics) > 0 && c.Eval == nil {
+		return c, fmt.Errorf("Config.EvalMetrics needs Config.Eval (a dataset)")
+	}
+	if c.Context == nil {
+		c.Context = context.Background()
+	}
+	return c, nil
+}
+
+// NonFiniteError reports a NaN or Inf in the loss or in an updated variable.
+type NonFiniteError struct {
+	// Step is the 1-based step whose result was not finite.
+	Step int
+	// Variable is the path of the first non-finite updated variable, or "loss".
+	Variable string
+	// All lists every non-finite quantity of the step.
+	All []string
+}
+
+// Error implements error.
+func (e *NonFiniteError) Error() string {
+	return fmt.Sprintf("step %d: non-finite (NaN or Inf) %s (all non-finite: %v); "+
+		"lower the learning rate, or set Config.SkipNonFinite to discard such steps", e.Step, e.Variable, e.All)
+}
+
+// SeedStore prepares a fresh Store for a seeded run: it sets model.ParamInitialSeed and the
+// Store's random state from seed. It does nothing to a Store that already holds variables
+// other than the random state (so a Store being trained further keeps its random state).
+func SeedStore(store *model.Store, seed int64) error {
+	for v := range store.IterVariables() {
+		if v.Name() != model.RNGStateVariableName {
+			return nil
+		}
+	}
+	store.SetParam(model.ParamInitialSeed, seed)
+	if err := store.SetRNGStateFromSeed(seed); err != nil {
+		return fmt.Errorf("seeding the store's random state with %d: %w", seed, err)
+	}
+	return nil
+}
+
+// catch runs fn, turning a panic of graph-building code into an error, and prefixes errors with what.
+func catch(what string, fn func() error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			if e, ok := r.(error); ok {
+				err = fmt.Errorf("%s: %w", what, e)
+			} else {
+				err = fmt.Errorf("%s: %v", what, r)
+			}
+		}
+	}()
+	if err := fn(); err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return nil
+}
+
+// Run trains the model whose variables live in store: it runs the steps of cfg with
+// stepper on batches of ds, and returns the run's history. On error it returns the
+// history recorded so far along with the error.
+func Run(backend compute.Backend, store *model.Store, lossFn LossFn, ds *data.Dataset, stepper Stepper, cfg Config) (*history.History, error) {
+	switch {
+	case backend == nil:
+		return nil, errors.New("train.Run: backend is nil")
+	case store == nil:
+		return nil, errors.New("train.Run: store is nil (create one with model.NewStore)")
+	case lossFn == nil:
+		return nil, errors.New("train.Run: lossFn is nil")
+	case ds == nil:
+		return nil, errors.New("train.Run: dataset is nil")
+	case stepper == nil:
+		return nil, errors.New("train.Run: stepper is nil")
+	}
+	cfg, err := cfg.validate(ds)
+	if err != nil {
+		return nil, fmt.Errorf("train.Run: %w", err)
+	}
+	name := cfg.Name
+	if name == "" {
+		name = stepper.Name()
+	}
+	hist := history.New(name, stepper.Name(), cfg.Seed)
+	r := &runner{backend: backend, store: store, lossFn: lossFn, ds: ds, stepper: stepper, cfg: cfg, hist: hist}
+	if err := r.run(); err != nil {
+		return hist, fmt.Errorf("train.Run(%q): %w", name, err)
+	}
+	return hist, nil
+}
+
+type runner struct {
+	backend compute.Backend
+	store   *model.Store
+	lossFn  LossFn
+	ds      *data.Dataset
+	stepper Stepper
+	cfg     Config
+	hist    *history.History
+
+	exec *model.Exec
+	eval *Evaluator
+	// checked names the entries of the step's boolean "finite" output: "loss", then variable paths.
+	checked []string
+}
+
+func (r *runner) run() error {
+	cfg := r.cfg
+	startStep := 0
+	if cfg.CheckpointDir != "" {
+		ck, found, err := loadCheckpoint(cfg.CheckpointDir, r.store)
+		if err != nil {
+			return err
+		}
+		if found {
+			if err := ck.compatible(r.stepper.Name(), cfg); err != nil {
+				return err
+			}
+			startStep = ck.Step
+			r.hist.Records = append(r.hist.Records, ck.Records...)
+		}
+	}
+	if startStep == 0 {
+		if err := SeedStore(r.store, cfg.Seed); err != nil {
+			return err
+		}
+	}
+	if startStep >= cfg.Steps {
+		return nil
+	}
+	err := r.createVariables(startStep)
+	if err != nil {
+		return err
+	}
+	if err = r.buildStep(); err != nil {
+		return err
+	}
+	defer r.exec.Finalize()
+	if cfg.Eval != nil {
+		if r.eval, err = NewEvaluator(r.backend, r.store, r.lossFn, cfg.EvalMetrics, 0); err != nil {
+			return err
+		}
+		defer r.eval.Finalize()
+	}
+
+	evalsPerStep := int64(r.stepper.LossEvalsPerStep())
+	var elapsed time.Duration
+	if last, ok := r.hist.Last(); ok {
+		elapsed = time.Duration(last.Time * float64(time.Second))
+	}
+	save := func(step int) error {
+		if cfg.CheckpointDir == "" {
+			return nil
+		}
+		return saveCheckpoint(cfg.CheckpointDir, r.store, checkpoint{
+			Step: step, Seed: cfg.Seed, BatchSize: cfg.BatchSize, Stepper: r.stepper.Name(),
+			Dataset: r.ds.Name(), Records: r.hist.Records,
+		})
+	}
+	for step := startStep + 1; step <= cfg.Steps; step++ {
+		if err := cfg.Context.Err(); err != nil {
+			if serr := save(step - 1); serr != nil {
+				return errors.Join(fmt.Errorf("interrupted before step %d: %w", step, err), serr)
+			}
+			return fmt.Errorf("interrupted before step %d: %w", step, err)
+		}
+		inputs, labels, err := r.ds.Batch(cfg.Seed, cfg.BatchSize, step-1)
+		if err != nil {
+			return fmt.Errorf("step %d: %w", step, err)
+		}
+		start := time.Now()
+		loss, skipped, err := r.step(step, inputs, labels)
+		elapsed += time.Since(start)
+		if err != nil {
+			return err
+		}
+		if obs, ok := r.stepper.(AfterStepper); ok {
+			if err := obs.AfterStep(r.store, step, skipped); err != nil {
+				return fmt.Errorf("step %d: %s.AfterStep: %w", step, r.stepper.Name(), err)
+			}
+		}
+		if step%cfg.LogEvery == 0 || step == cfg.Steps {
+			rec := history.Record{Step: step, Time: elapsed.Seconds(), Evals: int64(step) * evalsPerStep, Loss: loss}
+			if skipped || cfg.Eval != nil {
+				rec.Metrics = map[string]float64{}
+			}
+			if skipped {
+				rec.Metrics["skipped"] = 1
+			}
+			if r.eval != nil {
+				res, err := r.eval.Evaluate(cfg.Eval)
+				if err != nil {
+					return fmt.Errorf("step %d: evaluation: %w", step, err)
+				}
+				for k, v := range res {
+					rec.Metrics["eval_"+k] = v
+				}
+			}
+			r.hist.Add(rec)
+			if cfg.OnStep != nil {
+				if err := cfg.OnStep(r.hist); err != nil {
+					return fmt.Errorf("step %d: OnStep: %w", step, err)
+				}
+			}
+		}
+		if cfg.CheckpointEvery > 0 && step%cfg.CheckpointEvery == 0 && step != cfg.Steps {
+			if err := save(step); err != nil {
+				return err
+			}
+		}
+	}
+	return save(cfg.Steps)
+}
+
+// createVariables runs the loss once (forward only) on the first batch of the run, so that
+// the model's variables exist and are initialised before the step graph is built: steppers
+// such as ZO need to know the trainable variables before their first loss evaluation.
+func (r *runner) createVariables(startStep int) error {
+	inputs, labels, err := r.ds.Batch(r.cfg.Seed, r.cfg.BatchSize, startStep)
+	if err != nil {
+		return err
+	}
+	return catch("creating the model's variables", func() error {
+		exec, err := model.NewExec(r.backend, r.store, func(scope *model.Scope, inputsAndLabels []*graph.Node) *graph.Node {
+			in, lb := inputsAndLabels[:len(inputs)], inputsAndLabels[len(inputs):]
+			return r.lossFn(scope, in, lb)
+		})
+		if err != nil {
+			return err
+		}
+		defer exec.Finalize()
+		_, err = exec.Call(batchArgs(inputs, labels)...)
+		return err
+	})
+}
+
+func batchArgs(inputs, labels []*tensors.Tensor) []any {
+	args := make([]any, 0, len(inputs)+len(labels))
+	for _, t := range inputs {
+		args = append(args, t)
+	}
+	for _, t := range labels {
+		args = append(args, t)
+	}
+	return args
+}
+
+// buildStep creates the step executable (compiled at its first call).
+func (r *runner) buildStep() error {
+	numInputs := len(r.ds.Inputs())
+	skip := r.cfg.SkipNonFinite
+	return catch("building the training step", func() error {
+		exec, err := model.NewExec(r.backend, r.store, func(scope *model.Scope, inputsAndLabels []*graph.Node) []*graph.Node {
+			g := inputsAndLabels[0].Graph()
+			r.store.SetTraining(g, true)
+			inputs, labels := inputsAndLabels[:numInputs], inputsAndLabels[numInputs:]
+			loss := r.stepper.BuildStep(scope, r.lossFn, inputs, labels)
+			if loss == nil || !loss.Shape().IsScalar() {
+				panic(fmt.Errorf("stepper %q returned a non-scalar loss (%v)", r.stepper.Name(), loss))
+			}
+			finite, names := finiteChecks(r.store, g, loss, skip)
+			r.checked = names
+			return []*graph.Node{loss, finite}
+		})
+		if err != nil {
+			return err
+		}
+		r.exec = exec.WithName("train.Run:" + r.stepper.Name())
+		return nil
+	})
+}
+
+// finiteChecks returns a boolean vector: whether the loss, then each updated float
+// variable, is finite, and the names of the entries. With skip, it also makes every
+// updated float variable keep its old value when any entry is false.
+func finiteChecks(store *model.Store, g *graph.Graph, loss *graph.Node, skip bool) (*graph.Node, []string) {
+	flags := []*graph.Node{graph.LogicalAll(graph.IsFinite(loss))}
+	names := []string{"loss"}
+	var changed []*model.Variable
+	for v := range store.IterVariables() {
+		if v.ChangedInGraph(g) && v.DType().IsFloat() {
+			changed = append(changed, v)
+			names = append(names, v.Path())
+			flags = append(flags, graph.LogicalAll(graph.IsFinite(v.NodeValue(g))))
+		}
+	}
+	finite := graph.Stack(flags, 0)
+	if skip {
+		ok := graph.LogicalAll(finite)
+		for _, v := range changed {
+			old := g.GetParameterByName(v.Path())
+			if old == nil {
+				panic(fmt.Errorf("cannot find the input value of variable %q to discard a non-finite step", v.Path()))
+			}
+			v.SetNodeValue(graph.Where(ok, v.NodeValue(g), old))
+		}
+	}
+	return finite, names
+}
+
+// step runs one step and checks its result.
+func (r *runner) step(step int, inputs, labels []*tensors.Tensor) (loss float64, skipped bool, err error) {
+	err = catch(fmt.Sprintf("step %d", step), func() error {
+		outs, err := r.exec.Call(batchArgs(inputs, labels)...)
+		if err != nil {
+			return err
+		}
+		defer func() {
+			for _, t := range outs {
+				_ = t.FinalizeAll()
+			}
+		}()
+		if len(outs) != 2 {
+			return fmt.Errorf("the step returned %d outputs, want 2", len(outs))
+		}
+		loss, err = scalarFloat(outs[0])
+		if err != nil {
+			return fmt.Errorf("reading the loss: %w", err)
+		}
+		flags, ok := outs[1].Value().([]bool)
+		if !ok || len(flags) != len(r.checked) {
+			return fmt.Errorf("unexpected finite-check output %s", outs[1].Shape())
+		}
+		var bad []string
+		for i, f := range flags {
+			if !f {
+				bad = append(bad, r.checked[i])
+			}
+		}
+		if len(bad) == 0 {
+			return nil
+		}
+		if r.cfg.SkipNonFinite {
+			skipped = true
+			return nil
+		}
+		return &NonFiniteError{Step: step, Variable: bad[0], All: bad}
+	})
+	return
+}
+
+// scalarFloat reads a scalar float tensor as a float64.
+func scalarFloat(t *tensors.Tensor) (float64, error) {
+	if !t.Shape().IsScalar() {
+		return 0, fmt.Errorf("want a scalar, got shape %s", t.Shape())
+	}
+	switch v := t.Value().(type) {
+	case float32:
+		return float64(v), nil
+	case float64:
+		return v, nil
+	default:
+		return math.NaN(), fmt.Errorf("unsupported dtype %s: want float32 or float64", t.DType())
+	}
+}
