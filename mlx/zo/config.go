@@ -1,0 +1,108 @@
+// Package zo implements zeroth-order SGD as a train.Stepper: MeZO's two-point estimator
+// (Malladi et al., "Fine-Tuning Language Models with Just Forward Passes") with the seed
+// trick, m directions per step (n-SPSA), heavy-ball momentum or any first-order rule fed
+// with the estimate (ZO-Adam), optional sparse masks and weight decay.
+//
+// One step, for each direction k = 1..m with its own random state s_k:
+//
+//	z_k    = N(0, I) regenerated from s_k, variable by variable in a fixed order
+//	L+     = loss(θ + ε z_k),  L- = loss(θ - ε z_k)
+//	g_k    = (L+ - L-) / (2ε)                       (the projected gradient, a scalar)
+//	ĝ      = (1/m) Σ_k g_k z_k                      (z_k regenerated again from s_k)
+//	θ      ← θ - lr (ĝ + wd θ)                      (built-in rule; wd only on rank >= 2 variables)
+//
+// z is never stored in a variable: it is regenerated from s_k inside the step graph, with
+// GoMLX's RNG ops. Only forward passes are built, no gradient graph. The perturbed points
+// are computed from θ (θ ± ε z) rather than in place as in the official code, so θ is
+// restored exactly. The seeds and projected gradients of every step can be recorded
+// ([Config.Trace]) and replayed ([Replay]) to reproduce the parameters bit for bit.
+package zo
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/gomlx/gomlx/ml/train/optimizer"
+)
+
+// Config holds the hyperparameters of a ZO stepper. Start from [DefaultConfig].
+type Config struct {
+	// LearningRate is lr, in [0, +Inf).
+	LearningRate float64
+	// Epsilon is the perturbation scale ε, in (0, +Inf). MeZO's default is 1e-3.
+	Epsilon float64
+	// Directions is m, the number of two-point estimates averaged per step (n-SPSA), >= 1.
+	Directions int
+	// WeightDecay is wd, in [0, +Inf): θ ← θ - lr·wd·θ for variables of rank >= 2
+	// (MeZO exempts biases and layer norms; here every rank-0/1 variable is exempt).
+	WeightDecay float64
+	// Momentum is the heavy-ball coefficient β in [0, 1) of the built-in rule:
+	// b ← β b + ĝ + wd θ; θ ← θ - lr b. It keeps one buffer per parameter. 0 disables it.
+	Momentum float64
+	// Rule, if set, replaces the built-in rule: the estimate ĝ + wd θ is fed to its
+	// UpdateGraphWithGradients as the gradient (ZO-Adam with GoMLX's optimizer.Adam, or any
+	// optimizer of mlx/optim). LearningRate and Momentum are then unused (the rule has its own).
+	Rule optimizer.Interface
+	// Mask, if set, restricts the perturbation to a subset of each variable (sparse ZO).
+	Mask Mask
+	// Trace records the seeds and projected gradients of every step (see [ZO.Trace]).
+	Trace bool
+	// Name labels the stepper in histories; empty means "zo-sgd", "zo-momentum" or "zo-" + the rule's name.
+	Name string
+	// Scope is the Store scope of the stepper's own variables; empty means "/zo".
+	Scope string
+}
+
+// DefaultConfig returns MeZO's defaults: lr 1e-6 (their full fine-tuning range is 1e-6..1e-7;
+// small models tolerate much larger rates), ε = 1e-3, one direction, no weight decay.
+func DefaultConfig() Config {
+	return Config{LearningRate: 1e-6, Epsilon: 1e-3, Directions: 1}
+}
+
+func finiteIn(name string, v, lo float64, loOpen bool, hi float64, hiOpen bool) error {
+	ok := !math.IsNaN(v) && (v > lo || (!loOpen && v == lo)) && (v < hi || (!hiOpen && v == hi))
+	if ok {
+		return nil
+	}
+	lb, rb := "[", "]"
+	if loOpen {
+		lb = "("
+	}
+	if hiOpen {
+		rb = ")"
+	}
+	return fmt.Errorf("zo: %s=%g out of range: must be in %s%g, %g%s", name, v, lb, lo, hi, rb)
+}
+
+// Validate checks every hyperparameter and names the first one out of range.
+func (c Config) Validate() error {
+	if err := finiteIn("LearningRate", c.LearningRate, 0, false, math.Inf(1), true); err != nil {
+		return err
+	}
+	if err := finiteIn("Epsilon", c.Epsilon, 0, true, math.Inf(1), true); err != nil {
+		return err
+	}
+	if c.Directions < 1 {
+		return fmt.Errorf("zo: Directions=%d out of range: must be >= 1", c.Directions)
+	}
+	if err := finiteIn("WeightDecay", c.WeightDecay, 0, false, math.Inf(1), true); err != nil {
+		return err
+	}
+	if err := finiteIn("Momentum", c.Momentum, 0, false, 1, true); err != nil {
+		return err
+	}
+	if c.Rule != nil {
+		if _, ok := c.Rule.(gradientRule); !ok {
+			return fmt.Errorf("zo: Rule %T has no UpdateGraphWithGradients(scope, grads, dtype) method, so it cannot take a ZO estimate", c.Rule)
+		}
+		if c.Momentum != 0 {
+			return fmt.Errorf("zo: Momentum=%g is for the built-in rule; with a Rule, configure momentum on the rule", c.Momentum)
+		}
+	}
+	if c.Mask != nil {
+		if err := c.Mask.validate(); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,301 @@
+package zo
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/shapes"
+	"github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/ml/model"
+	"github.com/gomlx/gomlx/support/exceptions"
+
+	"github.com/goptlab/goptlab/mlx/train"
+)
+
+// gradientRule is a first-order rule that can take gradients computed elsewhere.
+type gradientRule interface {
+	UpdateGraphWithGradients(scope *model.Scope, grads []*graph.Node, lossDType dtypes.DType)
+}
+
+// ZO is a zeroth-order stepper; it implements train.Stepper and train.AfterStepper.
+// Create it with [New].
+type ZO struct {
+	cfg   Config
+	scope string
+
+	mu    sync.Mutex
+	trace []StepTrace
+}
+
+var (
+	_ train.Stepper      = (*ZO)(nil)
+	_ train.AfterStepper = (*ZO)(nil)
+)
+
+// New validates cfg and returns the stepper.
+func New(cfg Config) (*ZO, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	scope := cfg.Scope
+	if scope == "" {
+		scope = "/zo"
+	}
+	if !strings.HasPrefix(scope, "/") {
+		scope = "/" + scope
+	}
+	return &ZO{cfg: cfg, scope: scope}, nil
+}
+
+// Config returns the stepper's configuration.
+func (z *ZO) Config() Config { return z.cfg }
+
+// Name implements train.Stepper.
+func (z *ZO) Name() string {
+	switch {
+	case z.cfg.Name != "":
+		return z.cfg.Name
+	case z.cfg.Rule != nil:
+		return "zo-" + strings.ToLower(strings.TrimPrefix(fmt.Sprintf("%T", z.cfg.Rule), "*"))
+	case z.cfg.Momentum > 0:
+		return "zo-momentum"
+	default:
+		return "zo-sgd"
+	}
+}
+
+// LossEvalsPerStep implements train.Stepper: two forward passes per direction.
+func (z *ZO) LossEvalsPerStep() int { return 2 * z.cfg.Directions }
+
+// Seed is the random state (GoMLX's Philox RNG state, 3 uint64) from which one direction's
+// z is regenerated.
+type Seed [3]uint64
+
+// Paths of the stepper's own variables, under its scope.
+const (
+	rngName    = "rng"        // uint64[3]: the state from which each step's seeds are split
+	seedsName  = "last_seeds" // uint64[m, 3]: the seeds of the last step
+	gprojName  = "last_gproj" // [m]: the projected gradients of the last step
+	bufferName = "momentum"   // prefix of the momentum buffers
+)
+
+// params returns the variables a step perturbs: the trainable float variables outside the
+// stepper's scope, in Store order (the fixed order in which z is generated).
+func (z *ZO) params(store *model.Store) []*model.Variable {
+	var out []*model.Variable
+	for v := range store.IterVariables() {
+		p := v.Path()
+		if !v.Trainable || !v.DType().IsFloat() || p == z.scope || strings.HasPrefix(p, z.scope+"/") {
+			continue
+		}
+		out = append(out, v)
+	}
+	return out
+}
+
+// rngVar returns the stepper's RNG state, created the first time from the Store's
+// model.ParamInitialSeed (0 if unset), on a stream separate from the initialisation's.
+func (z *ZO) rngVar(store *model.Store) *model.Variable {
+	path := z.scope + "/" + rngName
+	if v := store.GetVariable(path); v != nil {
+		return v
+	}
+	seed := model.GetParamOr(store.RootScope(), model.ParamInitialSeed, int64(0))
+	state, err := graph.RNGStateFromSeed(seed ^ 0x5A0E_5EED_2E70_0001)
+	if err != nil {
+		panic(err)
+	}
+	v, err := store.CreateVariable(path, state)
+	if err != nil {
+		panic(err)
+	}
+	return v.SetTrainable(false)
+}
+
+// sampleZ regenerates z for one direction from its seed: one normal tensor per shape,
+// drawn in order from the state chain started at seed.
+func sampleZ(seed *graph.Node, shapesList []shapes.Shape) []*graph.Node {
+	zs := make([]*graph.Node, len(shapesList))
+	state := seed
+	for i, s := range shapesList {
+		state, zs[i] = graph.RandomNormal(state, s)
+	}
+	return zs
+}
+
+// BuildStep implements train.Stepper. It is a graph-building function and panics on error.
+func (z *ZO) BuildStep(scope *model.Scope, lossFn train.LossFn, inputs, labels []*graph.Node) *graph.Node {
+	if len(inputs) == 0 {
+		exceptions.Panicf("zo: BuildStep needs at least one input")
+	}
+	g := inputs[0].Graph()
+	store := scope.Store()
+	vars := z.params(store)
+	if len(vars) == 0 {
+		// The variables are created by a first evaluation (train.Run does this before building the step,
+		// so this extra forward pass only happens when the stepper is used on its own).
+		_ = lossFn(scope.ResetVisited(), inputs, labels)
+		vars = z.params(store)
+		if len(vars) == 0 {
+			exceptions.Panicf("zo: the loss has no trainable float variables to optimize")
+		}
+	}
+	m := z.cfg.Directions
+
+	// One split of the stepper's state per step gives the step's seed; m more splits give one seed per direction.
+	rng := z.rngVar(store)
+	next, stepState := graph.RNGStateSplit(rng.NodeValue(g))
+	rng.SetNodeValue(next)
+	seeds := make([]*graph.Node, m)
+	for k := range m {
+		stepState, seeds[k] = graph.RNGStateSplit(stepState)
+	}
+
+	theta := make([]*graph.Node, len(vars))
+	for i, v := range vars {
+		theta[i] = v.NodeValue(g)
+	}
+	masks := z.masks(theta)
+	shapesList := make([]shapes.Shape, len(vars))
+	for i, v := range vars {
+		shapesList[i] = v.Shape()
+	}
+	var lossSum *graph.Node
+	gproj := make([]*graph.Node, m)
+	allZ := make([][]*graph.Node, m)
+	for k := range m {
+		// z_k is generated once per step and direction and used for θ+εz, θ-εz and the update:
+		// the compiled step holds it (one parameter copy) instead of running the RNG three times.
+		zs := z.maskedZ(seeds[k], shapesList, masks)
+		allZ[k] = zs
+		lossAt := func(sign float64) *graph.Node {
+			for i, v := range vars {
+				eps := graph.Scalar(g, theta[i].DType(), sign*z.cfg.Epsilon)
+				v.SetNodeValue(graph.Add(theta[i], graph.Mul(eps, zs[i])))
+			}
+			loss := lossFn(scope.ResetVisited(), inputs, labels)
+			if loss == nil || !loss.Shape().IsScalar() || !loss.DType().IsFloat() {
+				exceptions.Panicf("zo: the loss must be a float scalar, got %v", loss)
+			}
+			return loss
+		}
+		plus, minus := lossAt(+1), lossAt(-1)
+		gproj[k] = graph.DivScalar(graph.Sub(plus, minus), 2*z.cfg.Epsilon)
+		pair := graph.Add(plus, minus)
+		if lossSum == nil {
+			lossSum = pair
+		} else {
+			lossSum = graph.Add(lossSum, pair)
+		}
+	}
+	for i, v := range vars {
+		v.SetNodeValue(theta[i]) // Back to θ, exactly.
+	}
+	gprojVec := graph.Stack(gproj, 0)
+	seedsMat := graph.Stack(seeds, 0)
+	z.applyUpdate(scope, vars, theta, shapesList, masks, seedsMat, gprojVec, allZ)
+
+	// Expose the step's seeds and projected gradients as (small) variables.
+	stateScope := store.Scope(z.scope)
+	seedsVar := stateScope.VariableWithShape(seedsName, seedsMat.Shape()).SetTrainable(false)
+	seedsVar.SetNodeValue(seedsMat)
+	gprojVar := stateScope.VariableWithShape(gprojName, gprojVec.Shape()).SetTrainable(false)
+	gprojVar.SetNodeValue(gprojVec)
+
+	// The reported loss is the mean of the 2m perturbed losses: L(θ) up to O(ε²).
+	return graph.DivScalar(lossSum, float64(2*m))
+}
+
+// masks returns one mask node per variable (nil entries: no mask).
+func (z *ZO) masks(theta []*graph.Node) []*graph.Node {
+	out := make([]*graph.Node, len(theta))
+	if z.cfg.Mask == nil {
+		return out
+	}
+	for i, t := range theta {
+		out[i] = z.cfg.Mask.build(i, t)
+	}
+	return out
+}
+
+func (z *ZO) maskedZ(seed *graph.Node, shapesList []shapes.Shape, masks []*graph.Node) []*graph.Node {
+	zs := sampleZ(seed, shapesList)
+	for i := range zs {
+		if masks[i] != nil {
+			zs[i] = graph.Mul(zs[i], masks[i])
+		}
+	}
+	return zs
+}
+
+// applyUpdate applies the update of one step, given the values θ at its start, the seeds
+// (uint64 [m, 3]) and the projected gradients ([m]). The step graph and Replay both use it;
+// the step passes the z it already generated (allZ), Replay passes nil to regenerate z from the seeds.
+//
+// For bit-for-bit replays the arithmetic must not depend on how the compiler fuses it
+// (XLA may contract a*b+c into a fused multiply-add in one graph and not in another). So
+// for variables narrower than float64, every product is taken in float64 between two
+// values representable in the variable's dtype (hence exact), each sum is rounded once in
+// float64, and each stage is rounded back to the variable's dtype: a fused and an unfused
+// evaluation then give the same bits. Hyperparameters are rounded to the variable's dtype.
+func (z *ZO) applyUpdate(scope *model.Scope, vars []*model.Variable, theta []*graph.Node, shapesList []shapes.Shape,
+	masks []*graph.Node, seeds, gproj *graph.Node, allZ [][]*graph.Node) {
+	g := seeds.Graph()
+	m := seeds.Shape().Dimensions[0]
+	grads := make([]*graph.Node, len(vars))
+	// wide converts to float64 (no-op for float64); narrow rounds back to the variable's dtype.
+	wide := func(x *graph.Node) *graph.Node { return graph.ConvertDType(x, dtypes.Float64) }
+	narrow := func(x *graph.Node, dt dtypes.DType) *graph.Node { return graph.ConvertDType(x, dt) }
+	// hyper returns a hyperparameter rounded to dtype dt, as a float64 scalar.
+	hyper := func(v float64, dt dtypes.DType) *graph.Node {
+		return wide(graph.Scalar(g, dt, v))
+	}
+	for k := range m {
+		seed := graph.Reshape(graph.Slice(seeds, graph.AxisElem(k)), 3)
+		gk := graph.Reshape(graph.Slice(gproj, graph.AxisElem(k)))
+		var zs []*graph.Node
+		if allZ != nil {
+			zs = allZ[k] // The same values the seed regenerates (GoMLX's RNG is deterministic).
+		} else {
+			zs = z.maskedZ(seed, shapesList, masks)
+		}
+		for i := range vars {
+			// g_k (loss dtype) times z (variable dtype): exact in float64 when both are at most float32.
+			term := graph.Mul(wide(graph.ConvertDType(gk, zs[i].DType())), wide(zs[i]))
+			if grads[i] == nil {
+				grads[i] = term
+			} else {
+				grads[i] = graph.Add(grads[i], term)
+			}
+		}
+	}
+	for i, v := range vars {
+		dt := v.DType()
+		if m > 1 {
+			grads[i] = graph.DivScalar(grads[i], float64(m))
+		}
+		grads[i] = narrow(grads[i], dt)
+		if z.cfg.WeightDecay > 0 && v.Shape().Rank() >= 2 {
+			grads[i] = narrow(graph.Add(wide(grads[i]), graph.Mul(hyper(z.cfg.WeightDecay, dt), wide(theta[i]))), dt)
+		}
+	}
+	if z.cfg.Rule != nil {
+		z.cfg.Rule.(gradientRule).UpdateGraphWithGradients(scope, grads, gproj.DType())
+		return
+	}
+	for i, v := range vars {
+		dt := v.DType()
+		step := grads[i]
+		if z.cfg.Momentum > 0 {
+			buf := scope.Store().Scope(z.scope+"/"+bufferName).
+				WithInitializer(graph.Zeros).
+				VariableWithShape(strings.ReplaceAll(strings.TrimPrefix(v.Path(), "/"), "/", "."), v.Shape()).
+				SetTrainable(false)
+			step = narrow(graph.Add(graph.Mul(hyper(z.cfg.Momentum, dt), wide(buf.NodeValue(g))), wide(step)), dt)
+			buf.SetNodeValue(step)
+		}
+		v.SetNodeValue(narrow(graph.Sub(wide(theta[i]), graph.Mul(hyper(z.cfg.LearningRate, dt), wide(step))), dt))
+	}
+}
