@@ -1,0 +1,374 @@
+package localsgd
+
+import (
+	"github.com/gomlx/compute/dtypes"
+	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/ml/model"
+	"github.com/gomlx/gomlx/ml/train/optimizer"
+	"github.com/gomlx/gomlx/support/exceptions"
+
+	"github.com/goptlab/goptlab/mlx/train"
+)
+
+// BuildStep implements [train.Stepper]. Every input and label carries all K workers'
+// batches along axis Config.WorkerAxis (default 0) of dimension K; worker k trains on
+// the slice k of that axis. It returns the FedAvg-weighted mean of the workers' data losses
+// (without the FedProx term), each measured at the start of the worker's local step.
+//
+// How the step is built:
+//
+//  1. The loss function and the inner optimizer are first called once at the global
+//     model (a probe whose results are unused, so the compilers drop it) to find the
+//     model's variables and the optimizer's state variables, creating them if needed.
+//  2. For each worker k: the model's variables and the optimizer's state are set
+//     (SetNodeValue) to worker k's copies (at the start of a round, the model copy
+//     is the global model; with ResetState the optimizer state is its initial value),
+//     the loss is evaluated on worker k's batch, the gradient taken (plus
+//     mu*(w - w_global) with FedProx), and the inner optimizer applied; the results are
+//     written to worker k's copies.
+//  3. At the end of a round (every LocalSteps steps), the global model becomes the
+//     weighted average of the workers' models (all float model variables, trainable or
+//     not), or, with an Outer optimizer, theta_global - LR*step(theta_global - average)
+//     for the trainable ones; with AverageState the optimizer states are averaged too.
+//
+// Float variables that the loss function reads but neither trains nor changes (frozen
+// weights, constants) are shared, not copied. Non-float variables that it changes (the
+// Store's random-number state) are threaded through the workers in turn, so each
+// worker draws different random numbers. The global step counter advances by one per
+// step, and every worker's optimizer sees the same step number, as in single-worker
+// training (GoMLX's SGD decays its learning rate with it).
+//
+// It is a graph-building function: it panics on error, like GoMLX's.
+func (l *LocalSGD) BuildStep(scope *model.Scope, lossFn train.LossFn, inputs, labels []*Node) *Node {
+	if lossFn == nil {
+		exceptions.Panicf("localsgd %s: the loss function is nil", l.name)
+	}
+	if len(inputs) == 0 {
+		exceptions.Panicf("localsgd %s: inputs is empty: it needs at least one input with a leading axis of the %d workers",
+			l.name, l.cfg.Workers)
+	}
+	lossFn = l.unwrapLoss(lossFn)
+	g := inputs[0].Graph()
+	store := scope.Store()
+	K := l.cfg.Workers
+	workerInputs := l.splitWorkers("inputs", inputs)
+	workerLabels := l.splitWorkers("labels", labels)
+
+	// 1. Probe: find (and create) the model's variables and the optimizer's state.
+	inUseBefore := inUseNodes(store, g)
+	probeLoss := l.callLoss(scope, lossFn, workerInputs[0], workerLabels[0])
+	var modelVars []*model.Variable
+	for v := range store.IterVariables() {
+		if _, found := inUseBefore[v]; found || !v.InUseByGraph(g) || l.isOwn(v.Path()) {
+			continue
+		}
+		if v.DType().IsFloat() && (v.Trainable || v.ChangedInGraph(g)) {
+			modelVars = append(modelVars, v)
+		}
+	}
+	if len(modelVars) == 0 {
+		exceptions.Panicf("localsgd %s: the loss function used no trainable or changed float variable "+
+			"that was not already in use in this graph: nothing to train or average", l.name)
+	}
+	isModel := make(map[*model.Variable]bool, len(modelVars))
+	for _, v := range modelVars {
+		isModel[v] = true
+	}
+	globalStart := make([]*Node, len(modelVars))
+	for i, v := range modelVars {
+		globalStart[i] = startNode(g, v, nil)
+	}
+
+	stepVar := optimizer.GetGlobalStepVar(store)
+	globalStepStart := stepVar.NodeValue(g)
+	beforeOpt := inUseNodes(store, g)
+	trainables := trainableInUse(scope, g)
+	l.inner.UpdateGraphWithGradients(scope, gradients(probeLoss, trainables, g), probeLoss.DType())
+	var optVars []*model.Variable
+	for v := range store.IterVariables() {
+		if v == stepVar || isModel[v] || l.isOwn(v.Path()) || !v.InUseByGraph(g) {
+			continue
+		}
+		if node, found := beforeOpt[v]; found && node == v.NodeValue(g) {
+			continue // Not changed by the optimizer: shared (the learning rate, say).
+		}
+		if _, found := beforeOpt[v]; !found && !v.ChangedInGraph(g) {
+			continue
+		}
+		optVars = append(optVars, v)
+	}
+	optStart := make([]*Node, len(optVars))
+	for j, v := range optVars {
+		optStart[j] = startNode(g, v, beforeOpt)
+	}
+	l.recordCommunication(modelVars, optVars)
+
+	// Round bookkeeping.
+	counterVar := store.VariableWithValue(l.StepPath(), int64(0)).SetTrainable(false)
+	counter := counterVar.NodeValue(g)
+	phase := ModScalar(counter, int64(l.cfg.LocalSteps))
+	roundStart := Equal(phase, Scalar(g, dtypes.Int64, 0))
+	roundEnd := Equal(phase, Scalar(g, dtypes.Int64, l.cfg.LocalSteps-1))
+	optFromStart := Equal(counter, Scalar(g, dtypes.Int64, 0)) // First step ever: copy the initial state.
+	if l.cfg.State == ResetState {
+		optFromStart = roundStart
+	}
+
+	// 2. Local steps.
+	newModel := make([][]*Node, K)
+	newOpt := make([][]*Node, K)
+	losses := make([]*Node, K)
+	var globalStepAfter *Node
+	for k := range K {
+		current := make([]*Node, len(modelVars))
+		for i, v := range modelVars {
+			copyVar := l.workerVar(store, k, v)
+			current[i] = Where(roundStart, globalStart[i], copyVar.NodeValue(g))
+			v.SetNodeValue(current[i])
+		}
+		for j, v := range optVars {
+			copyVar := l.workerVar(store, k, v)
+			v.SetNodeValue(Where(optFromStart, optStart[j], copyVar.NodeValue(g)))
+		}
+		stepVar.SetNodeValue(globalStepStart)
+
+		loss := l.callLoss(scope, lossFn, workerInputs[k], workerLabels[k])
+		losses[k] = loss
+		trainables := trainableInUse(scope, g)
+		grads := gradients(loss, trainables, g)
+		if l.cfg.ProxMu > 0 {
+			l.addProximal(grads, trainables, modelVars, current, globalStart)
+		}
+		l.inner.UpdateGraphWithGradients(scope, grads, loss.DType())
+
+		newModel[k] = make([]*Node, len(modelVars))
+		for i, v := range modelVars {
+			newModel[k][i] = v.NodeValue(g)
+		}
+		newOpt[k] = make([]*Node, len(optVars))
+		for j, v := range optVars {
+			newOpt[k][j] = v.NodeValue(g)
+		}
+		if k == 0 {
+			globalStepAfter = stepVar.NodeValue(g)
+		}
+	}
+
+	// 3. End of round: average, outer optimizer, write back.
+	for i, v := range modelVars {
+		values := make([]*Node, K)
+		for k := range K {
+			values[k] = newModel[k][i]
+			l.workerVar(store, k, v).SetNodeValue(newModel[k][i])
+		}
+		average := l.average(values)
+		next := average
+		if l.cfg.Outer != nil && v.Trainable {
+			next = l.outerStep(store, v, globalStart[i], average, roundEnd)
+		}
+		v.SetNodeValue(Where(roundEnd, next, globalStart[i]))
+	}
+	for j, v := range optVars {
+		var average *Node
+		if l.cfg.State == AverageState {
+			values := make([]*Node, K)
+			for k := range K {
+				values[k] = newOpt[k][j]
+			}
+			average = l.average(values)
+		}
+		for k := range K {
+			value := newOpt[k][j]
+			if average != nil {
+				value = Where(roundEnd, average, value)
+			}
+			l.workerVar(store, k, v).SetNodeValue(value)
+		}
+		// The optimizer's own variable keeps its initial value: ResetState restarts from it.
+		v.SetNodeValue(optStart[j])
+	}
+	stepVar.SetNodeValue(globalStepAfter)
+	counterVar.SetNodeValue(AddScalar(counter, 1))
+	return l.average(losses)
+}
+
+// splitWorkers slices each node's leading axis (of dimension K) into the K workers' parts.
+func (l *LocalSGD) splitWorkers(what string, nodes []*Node) [][]*Node {
+	K := l.cfg.Workers
+	parts := make([][]*Node, K)
+	for k := range parts {
+		parts[k] = make([]*Node, len(nodes))
+	}
+	for i, x := range nodes {
+		if x == nil {
+			exceptions.Panicf("localsgd %s: %s[%d] is nil", l.name, what, i)
+		}
+		axis := l.cfg.WorkerAxis
+		if x.Rank() <= axis || x.Shape().Dim(axis) != K {
+			exceptions.Panicf("localsgd %s: %s[%d] has shape %s: its axis %d (WorkerAxis) must be the %d workers",
+				l.name, what, i, x.Shape(), axis, K)
+		}
+		for k := range K {
+			parts[k][i] = Squeeze(SliceAxis(x, axis, AxisElem(k)), axis)
+		}
+	}
+	return parts
+}
+
+// callLoss calls the loss function with a scope whose visited sub-scopes are cleared,
+// so that the same model can be built once per worker.
+func (l *LocalSGD) callLoss(scope *model.Scope, lossFn train.LossFn, inputs, labels []*Node) *Node {
+	loss := lossFn(scope.ResetVisited(), inputs, labels)
+	if loss == nil {
+		exceptions.Panicf("localsgd %s: the loss function returned nil", l.name)
+	}
+	if !loss.Shape().IsScalar() || !loss.DType().IsFloat() {
+		exceptions.Panicf("localsgd %s: the loss must be a float scalar, got shape %s", l.name, loss.Shape())
+	}
+	return loss
+}
+
+// workerVar returns (creating it if needed) worker k's copy of v. Its zero initial
+// value is never used: the first step of a round reads the global value instead.
+func (l *LocalSGD) workerVar(store *model.Store, k int, v *model.Variable) *model.Variable {
+	return store.VariableWithShape(l.WorkerPath(k, v.Path()), v.Shape(), Zeros).SetTrainable(false)
+}
+
+// average returns the FedAvg-weighted mean of the workers' values (non-float values
+// are averaged in float64 and rounded).
+func (l *LocalSGD) average(values []*Node) *Node {
+	dtype := values[0].DType()
+	isFloat := dtype.IsFloat()
+	equal := l.cfg.ShardSizes == nil
+	var sum *Node
+	for k, x := range values {
+		if !isFloat {
+			x = ConvertDType(x, dtypes.Float64)
+		}
+		if !equal {
+			x = MulScalar(x, l.weights[k])
+		}
+		if sum == nil {
+			sum = x
+		} else {
+			sum = Add(sum, x)
+		}
+	}
+	if equal && len(values) > 1 {
+		sum = DivScalar(sum, float64(len(values)))
+	}
+	if !isFloat {
+		sum = ConvertDType(Round(sum), dtype)
+	}
+	return sum
+}
+
+// outerStep applies DiLoCo's outer SGD to the pseudo-gradient global - average, and
+// updates the momentum buffer at the end of a round.
+func (l *LocalSGD) outerStep(store *model.Store, v *model.Variable, global, average, roundEnd *Node) *Node {
+	outer := l.cfg.Outer
+	delta := Sub(global, average)
+	step := delta
+	if outer.Momentum > 0 {
+		bufVar := store.VariableWithShape(l.MomentumPath(v.Path()), v.Shape(), Zeros).SetTrainable(false)
+		buf := bufVar.NodeValue(global)
+		newBuf := Add(MulScalar(buf, outer.Momentum), delta)
+		bufVar.SetNodeValue(Where(roundEnd, newBuf, buf))
+		if outer.Nesterov {
+			step = Add(delta, MulScalar(newBuf, outer.Momentum))
+		} else {
+			step = newBuf
+		}
+	}
+	return Sub(global, MulScalar(step, outer.LR))
+}
+
+// addProximal adds FedProx's gradient mu*(w - w_global) to the gradients of the
+// trainable model variables.
+func (l *LocalSGD) addProximal(grads []*Node, trainables []*model.Variable, modelVars []*model.Variable,
+	current, global []*Node) {
+	index := make(map[*model.Variable]int, len(modelVars))
+	for i, v := range modelVars {
+		index[v] = i
+	}
+	for t, v := range trainables {
+		i, found := index[v]
+		if !found {
+			continue
+		}
+		prox := MulScalar(Sub(current[i], global[i]), l.cfg.ProxMu)
+		if prox.DType() != grads[t].DType() {
+			prox = ConvertDType(prox, grads[t].DType())
+		}
+		grads[t] = Add(grads[t], prox)
+	}
+}
+
+func (l *LocalSGD) recordCommunication(modelVars, optVars []*model.Variable) {
+	c := Communication{Workers: l.cfg.Workers, State: l.cfg.State}
+	for _, v := range modelVars {
+		if v.Trainable {
+			c.Trainable += v.Shape().Size()
+		} else {
+			c.ModelState += v.Shape().Size()
+		}
+		c.Variables = append(c.Variables, v.Path())
+	}
+	for _, v := range optVars {
+		c.Optimizer += v.Shape().Size()
+		c.OptimizerVariables = append(c.OptimizerVariables, v.Path())
+	}
+	l.setCommunication(c)
+}
+
+// inUseNodes maps each variable in use by g to its current value node.
+func inUseNodes(store *model.Store, g *Graph) map[*model.Variable]*Node {
+	nodes := make(map[*model.Variable]*Node)
+	for v := range store.IterVariables() {
+		if v.InUseByGraph(g) {
+			nodes[v] = v.NodeValue(g)
+		}
+	}
+	return nodes
+}
+
+// startNode returns the value v had at the start of the step: its value before the
+// probe if it was in use then, else the graph parameter that feeds its stored value.
+func startNode(g *Graph, v *model.Variable, before map[*model.Variable]*Node) *Node {
+	if node, found := before[v]; found {
+		return node
+	}
+	if !v.ChangedInGraph(g) {
+		return v.NodeValue(g)
+	}
+	if p := g.GetParameterByName(v.Path()); p != nil {
+		return p
+	}
+	exceptions.Panicf("localsgd: variable %q was changed in the graph but is not a graph parameter "+
+		"(is the Store embedding variables as constants?): its start-of-step value is unknown", v.Path())
+	return nil
+}
+
+// trainableInUse lists the trainable variables under scope in use by g, in the order
+// Scope.BuildTrainableVariablesGradientsGraph and the optimizers use.
+func trainableInUse(scope *model.Scope, g *Graph) []*model.Variable {
+	var vars []*model.Variable
+	for v := range scope.IterVariables() {
+		if v.Trainable && v.InUseByGraph(g) {
+			vars = append(vars, v)
+		}
+	}
+	return vars
+}
+
+// gradients returns the gradient of loss with respect to each variable's current value.
+func gradients(loss *Node, vars []*model.Variable, g *Graph) []*Node {
+	if len(vars) == 0 {
+		exceptions.Panicf("localsgd: there is no trainable variable in use under the scope given to BuildStep")
+	}
+	nodes := make([]*Node, len(vars))
+	for i, v := range vars {
+		nodes[i] = v.NodeValue(g)
+	}
+	return Gradient(loss, nodes...)
+}
