@@ -154,3 +154,21 @@ func TestCurvesBadInput(t *testing.T) {
 		t.Errorf("negative loss on a linear axis: %v", err)
 	}
 }
+
+// A run with a single logged step (a live view's first frame) on a log axis: gonum widens a
+// one-value range by ±1, which reaches zero; the helper must widen it within the log scale.
+func TestCurvesSingleRecordOnLogAxis(t *testing.T) {
+	h := history.New("a", "adam", 1)
+	h.Add(history.Record{Step: 10, Time: 0.1, Evals: 10, Loss: 0.7})
+	fig, err := Curves([]*history.History{h}, LogY())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fig.SVG(); err != nil {
+		t.Fatal(err)
+	}
+	y := fig.Plots()[0].Y
+	if !(y.Min > 0 && y.Min < 0.7 && y.Max > 0.7) {
+		t.Errorf("y axis range [%g, %g] should be positive and contain 0.7", y.Min, y.Max)
+	}
+}

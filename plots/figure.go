@@ -111,17 +111,31 @@ func (p *panel) gonumLegend() plot.Legend {
 	return l
 }
 
+// fontFallbackSlack widens the room kept for legend text: sizes are measured with Liberation
+// Sans (metric-compatible with Arial, the SVG's first fallback), but a viewer with neither
+// draws the SVG's text with its own sans-serif (often DejaVu Sans, about 10% wider).
+const fontFallbackSlack = 1.12
+
 // legendSize returns the width and height the legend takes.
 func (p *panel) legendSize(l *plot.Legend) (w, h vg.Length) {
 	em := l.TextStyle.Rectangle(" ").Max.X
 	for i, e := range p.legend {
-		w = max(w, l.ThumbnailWidth+em+l.TextStyle.Width(e.label))
+		w = max(w, l.ThumbnailWidth+em+l.TextStyle.Width(e.label)*fontFallbackSlack)
 		h += l.TextStyle.Rectangle(e.label).Max.Y
 		if i > 0 {
 			h += l.Padding
 		}
 	}
 	return w, h
+}
+
+// widenDegenerateLogAxis gives a log axis whose data is a single value (one logged step) a
+// range of half a decade around it. gonum widens such a range by ±1, which would reach
+// zero or below on a log axis and panic.
+func widenDegenerateLogAxis(a *plot.Axis) {
+	if _, isLog := a.Scale.(plot.LogScale); isLog && a.Min == a.Max && a.Min > 0 {
+		a.Min, a.Max = a.Min/math.Sqrt(10), a.Max*math.Sqrt(10)
+	}
 }
 
 const legendGap = 8 // points between the data area and an outside legend
@@ -149,6 +163,8 @@ func (p *panel) draw(c draw.Canvas) {
 	if p.colorBar != nil {
 		plotC = draw.Crop(plotC, 0, -p.colorBar.width(), 0, 0)
 	}
+	widenDegenerateLogAxis(&p.plot.X)
+	widenDegenerateLogAxis(&p.plot.Y)
 	p.plot.Draw(plotC)
 	dc := p.plot.DataCanvas(plotC)
 	if p.colorBar != nil {
