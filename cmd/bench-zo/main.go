@@ -1,29 +1,40 @@
-// Command bench-zo measures the cost of one zeroth-order (MeZO) step against one forward
-// pass of the same model, in time and in peak memory.
+// Command bench-zo measures the cost of zeroth-order (MeZO) steps against one forward pass
+// of the same model, in time and in memory, all in one run.
 //
 // The model is an MLP (by default 512 -> 1024 -> 512 -> 10, about 1.06M parameters) on a
 // batch of 256 examples, on the backend chosen by mlx.Backend (XLA CPU on a machine
-// without a GPU; set GOMLX_BACKEND=go for the pure-Go backend).
+// without a GPU; set GOMLX_BACKEND=go for the pure-Go backend). Modes: the forward pass
+// (the loss), ZO-SGD with m=1 and m=4 directions (MeZO's Gaussian directions), ZO-SGD m=1
+// with Rademacher directions, and first-order SGD (forward + backward + update).
 //
-// Time: each mode compiles its executable, runs it a few times to warm up, then reports
-// the median of -iters calls. Memory: each mode runs in a child process of its own, which
-// reports its peak resident set size (VmHWM in /proc/self/status) after setting up the
-// backend, data and model ("base") and after running the mode ("peak"); the growth over
-// base is compared with the bytes of one copy of the parameters. RSS includes compiler
-// and runtime memory, so small models show mostly noise: raise -hidden to make the
-// parameters dominate.
+// Time: every mode is compiled and warmed up in one process, then the modes are called in
+// turn, interleaved, -iters times, so that load from other processes hits them alike; the
+// table gives each mode's median and its ratio to the forward pass's median.
+//
+// Memory, two measures, in copies of the parameters (float32 bytes of all trainable
+// variables):
+//   - XLA: the executable's own accounting (PJRT compiled memory stats, XLA only):
+//     temporaries + outputs - outputs aliased to donated inputs. This is the memory the
+//     step needs beyond its inputs (parameters, data), independent of the allocator.
+//   - RSS: each mode runs again in a child process of its own, with glibc's mmap threshold
+//     fixed at 128 KiB (so large buffers are unmapped when freed); after compiling and one
+//     call, the peak RSS (VmHWM) is reset (/proc/self/clear_refs) and the growth of the
+//     peak over the RSS of that moment, during 10 more calls, is reported: the transient
+//     memory of a call (temporaries and outputs), as the operating system sees it.
 //
 // Usage:
 //
-//	go run ./cmd/bench-zo [-in 512] [-hidden 1024,512] [-batch 256] [-iters 30]
+//	go run ./cmd/bench-zo [-in 512] [-hidden 1024,512] [-batch 256] [-iters 40]
 package main
 
 import (
 	"bufio"
+	"bytes"
 	"flag"
 	"fmt"
 	"os"
 	"os/exec"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -34,6 +45,7 @@ import (
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
 	"github.com/gomlx/gomlx/ml/train/optimizer"
+	"k8s.io/klog/v2"
 
 	"github.com/goptlab/goptlab/mlx"
 	"github.com/goptlab/goptlab/mlx/data"
@@ -47,12 +59,12 @@ var (
 	flagHidden = flag.String("hidden", "1024,512", "comma-separated hidden widths")
 	flagOut    = flag.Int("out", 10, "outputs")
 	flagBatch  = flag.Int("batch", 256, "batch size")
-	flagIters  = flag.Int("iters", 30, "timed calls per mode")
-	flagMode   = flag.String("mode", "", "internal: run one mode (forward, zo, sgd) and print its figures")
+	flagIters  = flag.Int("iters", 40, "timed calls per mode")
+	flagMode   = flag.String("mode", "", "internal: run one mode in this process and print its memory figures")
 )
 
 // modes measured, in order.
-var modes = []string{"forward", "zo", "sgd"}
+var modes = []string{"forward", "zo-m1", "zo-m4", "zo-m1-rademacher", "sgd"}
 
 func main() {
 	flag.Parse()
@@ -74,10 +86,143 @@ func parseHidden() ([]int, error) {
 	return out, nil
 }
 
-type result struct {
-	median, min time.Duration
-	baseKB      int64
-	peakKB      int64
+// setup is one mode's executable and its call.
+type setup struct {
+	call     func() error
+	finalize func()
+}
+
+// xlaStats collects the "Memory usage" lines that go-xla logs (klog -v=1) when it compiles.
+var xlaStats bytes.Buffer
+
+func captureXLAStats() {
+	fs := flag.NewFlagSet("klog", flag.ContinueOnError)
+	klog.InitFlags(fs)
+	_ = fs.Set("v", "1")
+	_ = fs.Set("logtostderr", "false")
+	_ = fs.Set("alsologtostderr", "false")
+	_ = fs.Set("stderrthreshold", "FATAL")
+	klog.SetOutput(&xlaStats)
+}
+
+var onDeviceRE = regexp.MustCompile(`On Device: \[Code:([^,]*), Inputs:([^,]*), Outputs:([^,]*), Aliases:([^,]*), Temporary:([^\]]*)\]`)
+
+// lastXLAStats returns outputs - aliases + temporaries of the largest executable compiled
+// so far (the mode's; small helper executables, such as variable initialisers, are compiled
+// too), in bytes (-1 if unknown).
+func lastXLAStats() int64 {
+	m := onDeviceRE.FindAllStringSubmatch(xlaStats.String(), -1)
+	if len(m) == 0 {
+		return -1
+	}
+	// go-xla prints the sizes with go-humanize: "512 B", "4.2 MB", "4.0 MiB".
+	parse := func(s string) int64 {
+		var v float64
+		var unit string
+		if _, err := fmt.Sscanf(strings.TrimSpace(s), "%g %s", &v, &unit); err != nil {
+			return 0
+		}
+		mult := map[string]float64{"B": 1, "kB": 1e3, "MB": 1e6, "GB": 1e9, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30}[unit]
+		return int64(v * mult)
+	}
+	best, bestSize := int64(-1), int64(-1)
+	for _, e := range m {
+		if size := parse(e[2]) + parse(e[3]) + parse(e[5]); size > bestSize {
+			best, bestSize = parse(e[3])-parse(e[4])+parse(e[5]), size
+		}
+	}
+	return best
+}
+
+// bench is a model, initialised, with its data.
+type bench struct {
+	backend       compute.Backend
+	store         *model.Store
+	loss          train.LossFn
+	inputs, label *tensors.Tensor
+}
+
+// newBench sets up the data and a fresh, initialised model.
+func newBench(backend compute.Backend) (*bench, error) {
+	hidden, err := parseHidden()
+	if err != nil {
+		return nil, err
+	}
+	cfg := models.MLPConfig{Hidden: hidden, Outputs: *flagOut, Activation: "relu"}
+	ds, _, err := data.TeacherStudent(*flagBatch, *flagIn, 16, *flagOut, 0.1, 1)
+	if err != nil {
+		return nil, err
+	}
+	loss := models.Regressor(cfg.Fn())
+	store := model.NewStore()
+	if err := train.SeedStore(store, 1); err != nil {
+		return nil, err
+	}
+	if _, err := train.Evaluate(backend, store, loss, ds, nil, 0); err != nil { // Creates and initialises the model.
+		return nil, err
+	}
+	inputs, labels := ds.All()
+	return &bench{backend: backend, store: store, loss: loss, inputs: inputs[0], label: labels[0]}, nil
+}
+
+// prepare compiles the executable of one mode on b's model (which its steps then change).
+func (b *bench) prepare(mode string) (*setup, error) {
+	store, loss, backend := b.store, b.loss, b.backend
+	var err error
+	var graphFn func(scope *model.Scope, x, y *graph.Node) *graph.Node
+	var stepper train.Stepper
+	switch mode {
+	case "forward":
+		graphFn = func(scope *model.Scope, x, y *graph.Node) *graph.Node {
+			return loss(scope, []*graph.Node{x}, []*graph.Node{y})
+		}
+	case "zo-m1", "zo-m4", "zo-m1-rademacher":
+		c := zo.Config{LearningRate: 1e-4, Epsilon: 1e-3, Directions: 1}
+		if mode == "zo-m4" {
+			c.Directions = 4
+		}
+		if mode == "zo-m1-rademacher" {
+			c.Distribution = zo.Rademacher
+		}
+		if stepper, err = zo.New(c); err != nil {
+			return nil, err
+		}
+	case "sgd":
+		stepper = train.FirstOrder(optimizer.StochasticGradientDescent().WithLearningRate(1e-4).Done(), "sgd")
+	default:
+		return nil, fmt.Errorf("unknown mode %q", mode)
+	}
+	if stepper != nil {
+		graphFn = func(scope *model.Scope, x, y *graph.Node) *graph.Node {
+			store.SetTraining(x.Graph(), true)
+			return stepper.BuildStep(scope, loss, []*graph.Node{x}, []*graph.Node{y})
+		}
+	}
+	exec, err := model.NewExec(backend, store, graphFn)
+	if err != nil {
+		return nil, err
+	}
+	call := func() error {
+		outs, err := exec.Call(b.inputs, b.label)
+		if err != nil {
+			return fmt.Errorf("%s: %w", mode, err)
+		}
+		for _, o := range outs {
+			// Reading the loss waits for the computation to finish.
+			if _, err := o.ValueSafe(); err != nil {
+				return err
+			}
+			_ = o.FinalizeAll()
+		}
+		return nil
+	}
+	return &setup{call: call, finalize: exec.Finalize}, nil
+}
+
+type memResult struct {
+	xlaBytes       int64 // outputs - aliases + temporaries, -1 if unknown
+	rssGrowthKB    int64
+	baseKB, peakKB int64
 }
 
 func run() error {
@@ -90,48 +235,110 @@ func run() error {
 	}
 	cfg := models.MLPConfig{Hidden: hidden, Outputs: *flagOut, Activation: "relu"}
 	params := cfg.NumParams(*flagIn)
+	paramBytes := float64(params * 4)
+
+	// Memory: one child process per mode.
 	self, err := os.Executable()
 	if err != nil {
 		return err
 	}
-	results := map[string]result{}
+	mem := map[string]memResult{}
 	for _, mode := range modes {
 		args := append([]string{"-mode", mode}, os.Args[1:]...)
 		cmd := exec.Command(self, args...)
+		// Fixing glibc's mmap threshold makes every large buffer its own mapping, returned to
+		// the system when freed: the RSS then follows the live buffers.
+		cmd.Env = append(os.Environ(), "MALLOC_MMAP_THRESHOLD_=131072")
 		cmd.Stderr = os.Stderr
 		out, err := cmd.Output()
 		if err != nil {
 			return fmt.Errorf("mode %s: %w", mode, err)
 		}
-		var r result
-		var med, mn int64
-		if _, err := fmt.Sscanf(string(out), "%d %d %d %d", &med, &mn, &r.baseKB, &r.peakKB); err != nil {
+		var r memResult
+		if _, err := fmt.Sscanf(string(out), "%d %d %d", &r.xlaBytes, &r.baseKB, &r.peakKB); err != nil {
 			return fmt.Errorf("mode %s: cannot parse %q: %w", mode, out, err)
 		}
-		r.median, r.min = time.Duration(med), time.Duration(mn)
-		results[mode] = r
+		r.rssGrowthKB = r.peakKB - r.baseKB
+		mem[mode] = r
 	}
-	choice, _ := mlx.Choose()
-	paramMB := float64(params*4) / (1 << 20)
-	fmt.Printf("backend: %s\n", choice.Kind)
-	fmt.Printf("model: MLP %d -> %v -> %d, %d parameters (%.2f MiB float32), batch %d, %d timed calls per mode\n",
-		*flagIn, hidden, *flagOut, params, paramMB, *flagBatch, *flagIters)
-	fmt.Printf("%-8s %12s %12s %10s %14s %14s\n", "mode", "median", "min", "x forward", "peak RSS MiB", "growth MiB")
-	fwd := results["forward"]
+
+	// Time: all modes in this process, interleaved.
+	mlx.Output = os.Stderr
+	backend, err := mlx.Backend()
+	if err != nil {
+		return err
+	}
+	setups := map[string]*setup{}
 	for _, mode := range modes {
-		r := results[mode]
-		fmt.Printf("%-8s %12s %12s %10.2f %14.1f %14.1f\n", mode, r.median.Round(time.Microsecond), r.min.Round(time.Microsecond),
-			float64(r.median)/float64(fwd.median), float64(r.peakKB)/1024, float64(r.peakKB-r.baseKB)/1024)
+		b, err := newBench(backend)
+		if err != nil {
+			return err
+		}
+		s, err := b.prepare(mode)
+		if err != nil {
+			return err
+		}
+		defer s.finalize()
+		for range 3 {
+			if err := s.call(); err != nil {
+				return err
+			}
+		}
+		setups[mode] = s
 	}
-	zoR := results["zo"]
-	fmt.Printf("ZO step / forward time: %.2fx (target <= 2.5x)\n", float64(zoR.median)/float64(fwd.median))
-	extra := float64(zoR.peakKB-zoR.baseKB-(fwd.peakKB-fwd.baseKB)) / 1024
-	fmt.Printf("ZO peak growth - forward peak growth: %.1f MiB = %.2f parameter copies (target <= 1)\n", extra, extra/paramMB)
+	times := map[string][]time.Duration{}
+	for range *flagIters {
+		for _, mode := range modes {
+			start := time.Now()
+			if err := setups[mode].call(); err != nil {
+				return err
+			}
+			times[mode] = append(times[mode], time.Since(start))
+		}
+	}
+	median := func(ts []time.Duration) time.Duration {
+		ts = append([]time.Duration(nil), ts...)
+		sort.Slice(ts, func(i, j int) bool { return ts[i] < ts[j] })
+		return ts[len(ts)/2]
+	}
+
+	choice, _ := mlx.Choose()
+	fmt.Printf("backend: %s\n", choice.Kind)
+	fmt.Printf("model: MLP %d -> %v -> %d, %d parameters (%.2f MiB float32 = 1 copy), batch %d, %d interleaved calls per mode\n",
+		*flagIn, hidden, *flagOut, params, paramBytes/(1<<20), *flagBatch, *flagIters)
+	fmt.Printf("%-18s %10s %10s %10s %14s %14s\n", "mode", "median", "min", "x forward", "XLA extra", "RSS growth")
+	fwd := median(times["forward"])
+	copies := func(b float64) string { return fmt.Sprintf("%.2f copies", b/paramBytes) }
+	for _, mode := range modes {
+		ts := times[mode]
+		m := mem[mode]
+		xla := "n/a"
+		if m.xlaBytes >= 0 {
+			xla = copies(float64(m.xlaBytes))
+		}
+		fmt.Printf("%-18s %10s %10s %10.2f %14s %14s\n", mode, median(ts).Round(time.Microsecond),
+			slicesMin(ts).Round(time.Microsecond), float64(median(ts))/float64(fwd), xla, copies(float64(m.rssGrowthKB)*1024))
+	}
+	zoT := median(times["zo-m1"])
+	fmt.Printf("ZO-SGD (m=1) / forward time: %.2fx (target <= 2.5x)\n", float64(zoT)/float64(fwd))
+	if f, z := mem["forward"], mem["zo-m1"]; f.xlaBytes >= 0 && z.xlaBytes >= 0 {
+		fmt.Printf("ZO-SGD (m=1) memory beyond inference, XLA accounting: %s (target <= 1)\n", copies(float64(z.xlaBytes-f.xlaBytes)))
+	}
+	f, z := mem["forward"], mem["zo-m1"]
+	fmt.Printf("ZO-SGD (m=1) memory beyond inference, RSS growth: %s (target <= 1)\n", copies(float64(z.rssGrowthKB-f.rssGrowthKB)*1024))
 	return nil
 }
 
-// vmHWM returns the process's peak resident set size in KiB.
-func vmHWM() int64 {
+func slicesMin(ts []time.Duration) time.Duration {
+	m := ts[0]
+	for _, t := range ts {
+		m = min(m, t)
+	}
+	return m
+}
+
+// procStatus returns a field of /proc/self/status in KiB.
+func procStatus(field string) int64 {
 	f, err := os.Open("/proc/self/status")
 	if err != nil {
 		return -1
@@ -139,7 +346,7 @@ func vmHWM() int64 {
 	defer func() { _ = f.Close() }()
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
+		if rest, ok := strings.CutPrefix(sc.Text(), field+":"); ok {
 			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
 			return kb
 		}
@@ -147,89 +354,39 @@ func vmHWM() int64 {
 	return -1
 }
 
+// runMode runs one mode in this (child) process and prints: XLA extra bytes, base RSS KiB, peak RSS KiB.
 func runMode(mode string) error {
-	hidden, err := parseHidden()
-	if err != nil {
-		return err
-	}
+	captureXLAStats()
 	mlx.Output = os.Stderr
 	backend, err := mlx.Backend()
 	if err != nil {
 		return err
 	}
-	cfg := models.MLPConfig{Hidden: hidden, Outputs: *flagOut, Activation: "relu"}
-	ds, _, err := data.TeacherStudent(*flagBatch, *flagIn, 16, *flagOut, 0.1, 1)
+	// The model and data are set up (and the backend started) before base is taken.
+	b, err := newBench(backend)
 	if err != nil {
 		return err
 	}
-	loss := models.Regressor(cfg.Fn())
-	store := model.NewStore()
-	if err := train.SeedStore(store, 1); err != nil {
-		return err
-	}
-	if _, err := train.Evaluate(backend, store, loss, ds, nil, 0); err != nil { // Creates and initialises the model.
-		return err
-	}
-	inputs, labels := ds.All()
-	base := vmHWM()
-
-	var graphFn func(scope *model.Scope, x, y *graph.Node) *graph.Node
-	switch mode {
-	case "forward":
-		graphFn = func(scope *model.Scope, x, y *graph.Node) *graph.Node {
-			return loss(scope, []*graph.Node{x}, []*graph.Node{y})
-		}
-	case "zo", "sgd":
-		var stepper train.Stepper
-		if mode == "zo" {
-			if stepper, err = zo.New(zo.Config{LearningRate: 1e-4, Epsilon: 1e-3, Directions: 1}); err != nil {
-				return err
-			}
-		} else {
-			stepper = train.FirstOrder(optimizer.StochasticGradientDescent().WithLearningRate(1e-4).Done(), "sgd")
-		}
-		graphFn = func(scope *model.Scope, x, y *graph.Node) *graph.Node {
-			store.SetTraining(x.Graph(), true)
-			return stepper.BuildStep(scope, loss, []*graph.Node{x}, []*graph.Node{y})
-		}
-	default:
-		return fmt.Errorf("unknown mode %q", mode)
-	}
-	exec, err := model.NewExec(backend, store, graphFn)
+	xlaStats.Reset() // Only the executables compiled for the mode count.
+	s, err := b.prepare(mode)
 	if err != nil {
 		return err
 	}
-	defer exec.Finalize()
-	call := func() error {
-		outs, err := exec.Call(inputs[0], labels[0])
-		if err != nil {
+	defer s.finalize()
+	if err := s.call(); err != nil { // Compiles the executable.
+		return err
+	}
+	xlaBytes := lastXLAStats()
+	base := procStatus("VmRSS")
+	// Forget the compiler's peak: from here on, VmHWM is the peak while running.
+	if err := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0); err != nil {
+		return err
+	}
+	for range 10 {
+		if err := s.call(); err != nil {
 			return err
 		}
-		for _, o := range outs {
-			// Reading the loss waits for the computation to finish.
-			if _, err := o.ValueSafe(); err != nil {
-				return err
-			}
-			_ = o.FinalizeAll()
-		}
-		return nil
 	}
-	for range 3 {
-		if err := call(); err != nil {
-			return fmt.Errorf("%s: %w", mode, err)
-		}
-	}
-	times := make([]time.Duration, *flagIters)
-	for i := range times {
-		start := time.Now()
-		if err := call(); err != nil {
-			return err
-		}
-		times[i] = time.Since(start)
-	}
-	sort.Slice(times, func(i, j int) bool { return times[i] < times[j] })
-	_ = compute.Backend(backend)
-	_ = tensors.Tensor{}
-	fmt.Printf("%d %d %d %d\n", int64(times[len(times)/2]), int64(times[0]), base, vmHWM())
+	fmt.Printf("%d %d %d\n", xlaBytes, base, procStatus("VmHWM"))
 	return nil
 }

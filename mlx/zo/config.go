@@ -5,14 +5,15 @@
 //
 // One step, for each direction k = 1..m with its own random state s_k:
 //
-//	z_k    = N(0, I) regenerated from s_k, variable by variable in a fixed order
+//	z_k    = N(0, I) regenerated from s_k, variable by variable in a fixed order (or Rademacher ±1)
 //	L+     = loss(θ + ε z_k),  L- = loss(θ - ε z_k)
 //	g_k    = (L+ - L-) / (2ε)                       (the projected gradient, a scalar)
 //	ĝ      = (1/m) Σ_k g_k z_k                      (z_k regenerated again from s_k)
 //	θ      ← θ - lr (ĝ + wd θ)                      (built-in rule; wd only on rank >= 2 variables)
 //
-// z is never stored in a variable: it is regenerated from s_k inside the step graph, with
-// GoMLX's RNG ops. Only forward passes are built, no gradient graph. The perturbed points
+// z is never stored in a variable: it is regenerated from s_k inside the step graph by a
+// counter-based generator made of elementwise ops that XLA fuses and vectorizes (see
+// [Distribution]). Only forward passes are built, no gradient graph. The perturbed points
 // are computed from θ (θ ± ε z) rather than in place as in the official code, so θ is
 // restored exactly. The seeds and projected gradients of every step can be recorded
 // ([Config.Trace]) and replayed ([Replay]) to reproduce the parameters bit for bit.
@@ -43,6 +44,8 @@ type Config struct {
 	// UpdateGraphWithGradients as the gradient (ZO-Adam with GoMLX's optimizer.Adam, or any
 	// optimizer of mlx/optim). LearningRate and Momentum are then unused (the rule has its own).
 	Rule optimizer.Interface
+	// Distribution is the law of the directions z: Gaussian (the zero value, MeZO's) or Rademacher.
+	Distribution Distribution
 	// Mask, if set, restricts the perturbation to a subset of each variable (sparse ZO).
 	Mask Mask
 	// Trace records the seeds and projected gradients of every step (see [ZO.Trace]).
@@ -98,6 +101,9 @@ func (c Config) Validate() error {
 		if c.Momentum != 0 {
 			return fmt.Errorf("zo: Momentum=%g is for the built-in rule; with a Rule, configure momentum on the rule", c.Momentum)
 		}
+	}
+	if c.Distribution != Gaussian && c.Distribution != Rademacher {
+		return fmt.Errorf("zo: Distribution=%d out of range: must be Gaussian or Rademacher", int(c.Distribution))
 	}
 	if c.Mask != nil {
 		if err := c.Mask.validate(); err != nil {

@@ -143,9 +143,10 @@ func (z *ZO) Replay(backend compute.Backend, store *model.Store, steps []StepTra
 	return nil
 }
 
-// SampleZ returns the perturbation z that a seed generates for variables of the given
-// shapes (in the order a step perturbs them), without any mask: for analysis and tests.
-func SampleZ(backend compute.Backend, seed Seed, shapesList []shapes.Shape) ([]*tensors.Tensor, error) {
+// SampleZ returns the perturbation z of distribution dist that a seed generates for
+// variables of the given shapes (in the order a step perturbs them), without any mask:
+// for analysis and tests.
+func SampleZ(backend compute.Backend, seed Seed, shapesList []shapes.Shape, dist Distribution) ([]*tensors.Tensor, error) {
 	if backend == nil {
 		return nil, errors.New("zo.SampleZ: backend is nil")
 	}
@@ -164,7 +165,7 @@ func SampleZ(backend compute.Backend, seed Seed, shapesList []shapes.Shape) ([]*
 				err = fmt.Errorf("%v", r)
 			}
 		}()
-		exec, err := graph.NewExec(backend, func(s *graph.Node) []*graph.Node { return sampleZ(s, shapesList) })
+		exec, err := graph.NewExec(backend, func(s *graph.Node) []*graph.Node { return sampleZ(s, shapesList, dist) })
 		if err != nil {
 			return err
 		}

@@ -114,17 +114,6 @@ func (z *ZO) rngVar(store *model.Store) *model.Variable {
 	return v.SetTrainable(false)
 }
 
-// sampleZ regenerates z for one direction from its seed: one normal tensor per shape,
-// drawn in order from the state chain started at seed.
-func sampleZ(seed *graph.Node, shapesList []shapes.Shape) []*graph.Node {
-	zs := make([]*graph.Node, len(shapesList))
-	state := seed
-	for i, s := range shapesList {
-		state, zs[i] = graph.RandomNormal(state, s)
-	}
-	return zs
-}
-
 // BuildStep implements train.Stepper. It is a graph-building function and panics on error.
 func (z *ZO) BuildStep(scope *model.Scope, lossFn train.LossFn, inputs, labels []*graph.Node) *graph.Node {
 	if len(inputs) == 0 {
@@ -221,7 +210,7 @@ func (z *ZO) masks(theta []*graph.Node) []*graph.Node {
 }
 
 func (z *ZO) maskedZ(seed *graph.Node, shapesList []shapes.Shape, masks []*graph.Node) []*graph.Node {
-	zs := sampleZ(seed, shapesList)
+	zs := sampleZ(seed, shapesList, z.cfg.Distribution)
 	for i := range zs {
 		if masks[i] != nil {
 			zs[i] = graph.Mul(zs[i], masks[i])
@@ -234,24 +223,20 @@ func (z *ZO) maskedZ(seed *graph.Node, shapesList []shapes.Shape, masks []*graph
 // (uint64 [m, 3]) and the projected gradients ([m]). The step graph and Replay both use it;
 // the step passes the z it already generated (allZ), Replay passes nil to regenerate z from the seeds.
 //
-// For bit-for-bit replays the arithmetic must not depend on how the compiler fuses it
-// (XLA may contract a*b+c into a fused multiply-add in one graph and not in another). So
-// for variables narrower than float64, every product is taken in float64 between two
-// values representable in the variable's dtype (hence exact), each sum is rounded once in
-// float64, and each stage is rounded back to the variable's dtype: a fused and an unfused
-// evaluation then give the same bits. Hyperparameters are rounded to the variable's dtype.
+// Bit-for-bit replays: XLA contracts a·b+c into fused multiply-adds when both operations
+// land in the same fused loop. Every multiplication here feeds an addition in the same
+// elementwise chain, in the step and in Replay alike (z itself is made of such chains, cut
+// only after divisions and square roots, whose results are rounded), so both graphs fuse
+// the update the same way and round it identically. Where two products meet in one sum
+// (weight decay, momentum), which one gets fused would be up to the compiler: those sums
+// are taken by [sumOfProducts] in float64, where the products are exact. Hyperparameters
+// are rounded to the variable's dtype.
 func (z *ZO) applyUpdate(scope *model.Scope, vars []*model.Variable, theta []*graph.Node, shapesList []shapes.Shape,
 	masks []*graph.Node, seeds, gproj *graph.Node, allZ [][]*graph.Node) {
 	g := seeds.Graph()
 	m := seeds.Shape().Dimensions[0]
 	grads := make([]*graph.Node, len(vars))
-	// wide converts to float64 (no-op for float64); narrow rounds back to the variable's dtype.
-	wide := func(x *graph.Node) *graph.Node { return graph.ConvertDType(x, dtypes.Float64) }
-	narrow := func(x *graph.Node, dt dtypes.DType) *graph.Node { return graph.ConvertDType(x, dt) }
-	// hyper returns a hyperparameter rounded to dtype dt, as a float64 scalar.
-	hyper := func(v float64, dt dtypes.DType) *graph.Node {
-		return wide(graph.Scalar(g, dt, v))
-	}
+	hyper := func(v float64, dt dtypes.DType) *graph.Node { return graph.Scalar(g, dt, v) }
 	for k := range m {
 		seed := graph.Reshape(graph.Slice(seeds, graph.AxisElem(k)), 3)
 		gk := graph.Reshape(graph.Slice(gproj, graph.AxisElem(k)))
@@ -262,8 +247,7 @@ func (z *ZO) applyUpdate(scope *model.Scope, vars []*model.Variable, theta []*gr
 			zs = z.maskedZ(seed, shapesList, masks)
 		}
 		for i := range vars {
-			// g_k (loss dtype) times z (variable dtype): exact in float64 when both are at most float32.
-			term := graph.Mul(wide(graph.ConvertDType(gk, zs[i].DType())), wide(zs[i]))
+			term := graph.Mul(graph.ConvertDType(gk, zs[i].DType()), zs[i])
 			if grads[i] == nil {
 				grads[i] = term
 			} else {
@@ -276,9 +260,8 @@ func (z *ZO) applyUpdate(scope *model.Scope, vars []*model.Variable, theta []*gr
 		if m > 1 {
 			grads[i] = graph.DivScalar(grads[i], float64(m))
 		}
-		grads[i] = narrow(grads[i], dt)
 		if z.cfg.WeightDecay > 0 && v.Shape().Rank() >= 2 {
-			grads[i] = narrow(graph.Add(wide(grads[i]), graph.Mul(hyper(z.cfg.WeightDecay, dt), wide(theta[i]))), dt)
+			grads[i] = sumOfProducts(grads[i], hyper(z.cfg.WeightDecay, dt), theta[i])
 		}
 	}
 	if z.cfg.Rule != nil {
@@ -293,9 +276,23 @@ func (z *ZO) applyUpdate(scope *model.Scope, vars []*model.Variable, theta []*gr
 				WithInitializer(graph.Zeros).
 				VariableWithShape(strings.ReplaceAll(strings.TrimPrefix(v.Path(), "/"), "/", "."), v.Shape()).
 				SetTrainable(false)
-			step = narrow(graph.Add(graph.Mul(hyper(z.cfg.Momentum, dt), wide(buf.NodeValue(g))), wide(step)), dt)
+			step = sumOfProducts(step, hyper(z.cfg.Momentum, dt), buf.NodeValue(g))
 			buf.SetNodeValue(step)
 		}
-		v.SetNodeValue(narrow(graph.Sub(wide(theta[i]), graph.Mul(hyper(z.cfg.LearningRate, dt), wide(step))), dt))
+		v.SetNodeValue(graph.Sub(theta[i], graph.Mul(hyper(z.cfg.LearningRate, dt), step)))
 	}
+}
+
+// sumOfProducts returns x + a·b rounded to x's dtype, the same whether or not the backend
+// fuses the multiply-add: for dtypes narrower than float64, a·b is taken in float64, where
+// the product of two values representable in the narrower dtype is exact, and the sum is
+// rounded to float64, then to x's dtype. x is typically itself a product (g·z), so this
+// also removes the choice of which of two products to fuse.
+func sumOfProducts(x, a, b *graph.Node) *graph.Node {
+	dt := x.DType()
+	if dt == dtypes.Float64 {
+		return graph.Add(x, graph.Mul(a, b))
+	}
+	wide := func(n *graph.Node) *graph.Node { return graph.ConvertDType(n, dtypes.Float64) }
+	return graph.ConvertDType(graph.Add(wide(x), graph.Mul(wide(a), wide(b))), dt)
 }

@@ -86,7 +86,7 @@ func TestCentralDifferenceIsDirectionalDerivative(t *testing.T) {
 			t.Fatalf("two directions share the seed %v", tr[0].Seeds[0])
 		}
 		for k, seed := range tr[0].Seeds {
-			zs, err := zo.SampleZ(backend, seed, []shapes.Shape{theta.Shape()})
+			zs, err := zo.SampleZ(backend, seed, []shapes.Shape{theta.Shape()}, zo.Gaussian)
 			if err != nil {
 				t.Fatal(err)
 			}
