@@ -6,17 +6,78 @@
 // executable with GoMLX's model.Exec (variables, optimizer state and random states all
 // live in the model.Store), runs it, and records a history.History.
 //
+// # Reproducibility
+//
 // One seed ([Config.Seed]) controls all randomness of a run on a fresh Store: the model's
 // initialisation (model.ParamInitialSeed and the Store's random state, which also drives
-// dropout), the order of the batches, and the perturbations of zeroth-order steppers.
+// dropout and AdaHessian's Hutchinson probes), the order of the batches, and the
+// perturbations of zeroth-order steppers (their own random state, derived from the seed).
+// Worker shards of local SGD come from the seed given to data.ShardIID or
+// data.ShardDirichlet (pass the run's seed). Same seed, same backend: same bits, in any
+// process (tested by running the same trainings in two processes).
+//
+// # Non-finite values
 //
 // After every step the loop checks, inside the step graph, that the loss and every
 // updated variable are finite (one reduction per variable, returned as a small boolean
-// vector). A NaN or Inf stops the run with an error naming the step and the variable,
-// unless [Config.SkipNonFinite] asks to discard such steps.
+// vector). A NaN or Inf stops the run in the step it appears with a [NonFiniteError]
+// naming the step and the variables, unless [Config.SkipNonFinite] asks to discard such
+// steps. No checkpoint is written after it: the error says which checkpoint (the last
+// good one) is kept, and a later Run resumes from it.
+//
+// # Checkpoints
 //
 // With [Config.CheckpointDir] set, the loop saves the Store (model, optimizer state, random
-// states) and its step every [Config.CheckpointEvery] steps, at the end, and when it is
-// interrupted, writing a temporary file and renaming it; a later Run with the same
-// directory resumes from it and continues bit for bit the same trajectory.
+// states, a stepper's own variables such as ZO's seed stream or local SGD's worker
+// replicas), the step and the history every [Config.CheckpointEvery] steps, at the end,
+// and when it is interrupted. A later Run with the same directory (and the same seed,
+// batch size and stepper name, or it refuses) resumes from it and continues bit for bit
+// the same trajectory as an uninterrupted run on the CPU backends. Config.Steps may
+// differ: a run of 100 steps resumed with Steps 200 goes on to 200. State kept outside
+// the Store is not saved: a ZO stepper's in-memory Trace, for example, restarts with the
+// resumed steps.
+//
+// A checkpoint is written atomically: to a temporary file in the directory
+// (checkpoint.ckpt.*.tmp), synced, then renamed over [CheckpointFile] (and the directory
+// synced). A failure or a crash during the write leaves the previous checkpoint intact;
+// Run deletes temporary files left by a crash when it next opens the directory.
+//
+// The file format (version 1), all integers little-endian:
+//
+//	"GOPTCKPT"             8-byte magic number
+//	version                uint32 (1)
+//	header length H        uint32
+//	header                 H bytes, below
+//	header checksum        uint32, CRC-32C of the header
+//	data                   every variable's values, in header order, raw little-endian
+//	data checksum          uint32, CRC-32C of the data
+//
+// The header holds, as varints (signed: zig-zag) and strings (uvarint length, UTF-8
+// bytes): step, seed, batch size, stepper name, dataset name; the number of history
+// records, each as step, time (float64 bits), evaluations, loss (float64 bits) and its
+// metrics (count, then sorted name and float64 value pairs); the number of variables, each
+// as path, trainable flag (one byte), dtype (GoMLX's dtypes.DType number, Bool to
+// Complex128), rank and dimensions. Loading checks every count, length, rank, dtype and
+// shape against the bytes the file actually has before allocating anything, requires
+// the data to fill the file exactly, verifies both checksums, and only then changes the
+// Store: a truncated, corrupted or hostile file gives an error, never a panic or an
+// allocation beyond a small multiple of its size (FuzzLoadCheckpoint checks this).
+// Checkpoints of earlier versions (checkpoint.gob) are refused with an error.
+//
+// # Interrupts
+//
+// [Config.Context], when set, interrupts the run when cancelled. When it is nil, Run
+// itself stops on SIGINT or SIGTERM (signal.NotifyContext), for its own duration only:
+// in a notebook, interrupting a cell sends SIGINT to the cell's process, which GoNB kills
+// 5 s later. Either way the loop stops after the step in progress (a step is never
+// abandoned midway: the cell stops within 2 s as long as a step and a checkpoint take
+// well under that), saves a checkpoint if CheckpointDir is set, and returns the history
+// so far with an error wrapping context.Canceled that reads, for example:
+//
+//	train.Run("adam"): interrupted at step 381 of 10000 (interrupt signal received): the checkpoint
+//	of step 381 is in runs/a/checkpoint.ckpt (run again with the same Config to resume): context canceled
+//
+// After the first signal Run restores the previous signal handling, so a second SIGINT
+// acts as it would without Run (by default, it kills the process at once). Signals are
+// watched only while Run runs: after it returns, SIGINT and SIGTERM behave as before.
 package train

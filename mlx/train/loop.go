@@ -5,6 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/gomlx/compute"
@@ -52,7 +56,9 @@ type Config struct {
 	CheckpointEvery int
 	// Context, if set, interrupts the run when it is cancelled: the loop stops after the
 	// current step, saves a checkpoint if CheckpointDir is set, and returns the history with
-	// an error wrapping ctx.Err().
+	// an error wrapping ctx.Err() that names the last step done and the checkpoint file.
+	// If nil, [Run] stops in the same way on SIGINT or SIGTERM (a notebook's interrupt
+	// button), for its duration only (see the package documentation).
 	Context context.Context
 }
 
@@ -80,9 +86,6 @@ func (c Config) validate(ds *data.Dataset) (Config, error) {
 	}
 	if len(c.EvalMetrics) > 0 && c.Eval == nil {
 		return c, fmt.Errorf("Config.EvalMetrics needs Config.Eval (a dataset)")
-	}
-	if c.Context == nil {
-		c.Context = context.Background()
 	}
 	return c, nil
 }
@@ -156,6 +159,17 @@ func Run(backend compute.Backend, store *model.Store, lossFn LossFn, ds *data.Da
 	if err != nil {
 		return nil, fmt.Errorf("train.Run: %w", err)
 	}
+	if cfg.Context == nil {
+		// Stop cleanly on SIGINT/SIGTERM for the duration of the run. After the first signal the
+		// previous handling is restored at once, so a second one acts as it would without Run.
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		go func() {
+			<-ctx.Done()
+			stop()
+		}()
+		cfg.Context = ctx
+	}
 	name := cfg.Name
 	if name == "" {
 		name = stepper.Name()
@@ -186,6 +200,9 @@ type runner struct {
 func (r *runner) run() error {
 	cfg := r.cfg
 	startStep := 0
+	resumed := false
+	// lastSaved is the step of the newest checkpoint of this run on disk (-1: none).
+	lastSaved := -1
 	if cfg.CheckpointDir != "" {
 		ck, found, err := loadCheckpoint(cfg.CheckpointDir, r.store)
 		if err != nil {
@@ -195,11 +212,14 @@ func (r *runner) run() error {
 			if err := ck.compatible(r.stepper.Name(), cfg); err != nil {
 				return err
 			}
-			startStep = ck.Step
+			startStep, resumed, lastSaved = ck.Step, true, ck.Step
 			r.hist.Records = append(r.hist.Records, ck.Records...)
+			// Hyperparameters are not saved: variables created after the checkpoint (a
+			// stepper's state created lazily from model.ParamInitialSeed) must see the seed.
+			r.store.SetParam(model.ParamInitialSeed, cfg.Seed)
 		}
 	}
-	if startStep == 0 {
+	if !resumed {
 		if err := SeedStore(r.store, cfg.Seed); err != nil {
 			return err
 		}
@@ -207,11 +227,16 @@ func (r *runner) run() error {
 	if startStep >= cfg.Steps {
 		return nil
 	}
-	err := r.createVariables(startStep)
-	if err != nil {
-		return err
+	// A checkpoint is only saved after the model's variables were created, so a resumed run
+	// has them: creating them again would also run the loss once more, which must not
+	// change the trajectory (e.g. through the random state).
+	if !resumed {
+		if err := r.createVariables(startStep); err != nil {
+			return err
+		}
 	}
-	if err = r.buildStep(); err != nil {
+	err := r.buildStep()
+	if err != nil {
 		return err
 	}
 	defer r.exec.Finalize()
@@ -228,20 +253,21 @@ func (r *runner) run() error {
 		elapsed = time.Duration(last.Time * float64(time.Second))
 	}
 	save := func(step int) error {
-		if cfg.CheckpointDir == "" {
+		if cfg.CheckpointDir == "" || step == lastSaved {
 			return nil
 		}
-		return saveCheckpoint(cfg.CheckpointDir, r.store, checkpoint{
+		err := saveCheckpoint(cfg.CheckpointDir, r.store, checkpoint{
 			Step: step, Seed: cfg.Seed, BatchSize: cfg.BatchSize, Stepper: r.stepper.Name(),
 			Dataset: r.ds.Name(), Records: r.hist.Records,
 		})
+		if err == nil {
+			lastSaved = step
+		}
+		return err
 	}
 	for step := startStep + 1; step <= cfg.Steps; step++ {
 		if err := cfg.Context.Err(); err != nil {
-			if serr := save(step - 1); serr != nil {
-				return errors.Join(fmt.Errorf("interrupted before step %d: %w", step, err), serr)
-			}
-			return fmt.Errorf("interrupted before step %d: %w", step, err)
+			return r.interrupted(step-1, err, save(step-1))
 		}
 		inputs, labels, err := r.ds.Batch(cfg.Seed, cfg.BatchSize, step-1)
 		if err != nil {
@@ -251,6 +277,10 @@ func (r *runner) run() error {
 		loss, skipped, err := r.step(step, inputs, labels)
 		elapsed += time.Since(start)
 		if err != nil {
+			var nf *NonFiniteError
+			if errors.As(err, &nf) && cfg.CheckpointDir != "" {
+				return &keptCheckpointError{err: err, step: lastSaved, path: filepath.Join(cfg.CheckpointDir, CheckpointFile)}
+			}
 			return err
 		}
 		if obs, ok := r.stepper.(AfterStepper); ok {
@@ -290,6 +320,41 @@ func (r *runner) run() error {
 	}
 	return save(cfg.Steps)
 }
+
+// interrupted returns the error of a run interrupted (cause: the context's error) after
+// step done, whose checkpoint was saved unless saveErr is not nil.
+func (r *runner) interrupted(done int, cause error, saveErr error) error {
+	what := fmt.Sprintf("interrupted at step %d of %d", done, r.cfg.Steps)
+	if c := context.Cause(r.cfg.Context); c != nil && c != cause {
+		what += fmt.Sprintf(" (%v)", c)
+	}
+	switch {
+	case r.cfg.CheckpointDir == "":
+		return fmt.Errorf("%s, without a checkpoint (Config.CheckpointDir is empty): %w", what, cause)
+	case saveErr != nil:
+		return errors.Join(fmt.Errorf("%s: %w", what, cause), saveErr)
+	}
+	return fmt.Errorf("%s: the checkpoint of step %d is in %s (run again with the same Config to resume): %w",
+		what, done, filepath.Join(r.cfg.CheckpointDir, CheckpointFile), cause)
+}
+
+// keptCheckpointError adds to a NonFiniteError which checkpoint the run left on disk.
+type keptCheckpointError struct {
+	err  error
+	step int // -1: none
+	path string
+}
+
+// Error implements error.
+func (e *keptCheckpointError) Error() string {
+	if e.step < 0 {
+		return fmt.Sprintf("%v; no checkpoint was saved before it", e.err)
+	}
+	return fmt.Sprintf("%v; the last good checkpoint, of step %d, is kept in %s", e.err, e.step, e.path)
+}
+
+// Unwrap returns the NonFiniteError.
+func (e *keptCheckpointError) Unwrap() error { return e.err }
 
 // createVariables runs the loss once (forward only) on the first batch of the run, so that
 // the model's variables exist and are initialised before the step graph is built: steppers
@@ -379,6 +444,7 @@ func finiteChecks(store *model.Store, g *graph.Graph, loss *graph.Node, skip boo
 
 // step runs one step and checks its result.
 func (r *runner) step(step int, inputs, labels []*tensors.Tensor) (loss float64, skipped bool, err error) {
+	var nonFinite *NonFiniteError // Returned as is: its message already names the step.
 	err = catch(fmt.Sprintf("step %d", step), func() error {
 		outs, err := r.exec.Call(batchArgs(inputs, labels)...)
 		if err != nil {
@@ -413,8 +479,12 @@ func (r *runner) step(step int, inputs, labels []*tensors.Tensor) (loss float64,
 			skipped = true
 			return nil
 		}
-		return &NonFiniteError{Step: step, Variable: bad[0], All: bad}
+		nonFinite = &NonFiniteError{Step: step, Variable: bad[0], All: bad}
+		return nil
 	})
+	if err == nil && nonFinite != nil {
+		err = nonFinite
+	}
 	return
 }
 
