@@ -1,7 +1,10 @@
 // Command bench-localsgd measures local SGD's in-graph simulation of K workers
 // (package mlx/localsgd) on an MLP of about one million parameters: the time of one
 // step of K workers in one graph against K single-worker steps, measured in the same
-// run, and the floats each round would send.
+// run, and the floats each round would send. Where the backend has at least two
+// devices (XLA CPU has 4), it also times one round (H steps) of K' = min(K, devices)
+// workers run one per device (localsgd.Distributed: an SPMD program per local step and
+// an all-reduce per round) against the same round simulated in one graph.
 //
 // Usage:
 //
@@ -191,7 +194,78 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	return comm.WriteTable(os.Stdout)
+	if err := comm.WriteTable(os.Stdout); err != nil {
+		return err
+	}
+	return benchDistributed(backend, rng)
+}
+
+// benchDistributed times one round of K' = min(K, devices) workers, one per device,
+// against the same round in one graph (state kept).
+func benchDistributed(backend compute.Backend, rng *rand.Rand) error {
+	K, B, H := min(*flagWorkers, backend.NumDevices()), *flagBatch, *flagH
+	fmt.Println()
+	if K < 2 {
+		fmt.Printf("one worker per device: skipped (backend %s has %d device(s))\n", backend.Name(), backend.NumDevices())
+		return nil
+	}
+	newStepper := func() (*localsgd.LocalSGD, error) {
+		opt, err := inner()
+		if err != nil {
+			return nil, err
+		}
+		return localsgd.New(opt, localsgd.Config{Workers: K, LocalSteps: H})
+	}
+	simulated, err := newStepper()
+	if err != nil {
+		return err
+	}
+	_, exec, err := newExec(backend, simulated)
+	if err != nil {
+		return err
+	}
+	x, y := batch(rng, K, B)
+	dist, err := newStepper()
+	if err != nil {
+		return err
+	}
+	store := model.NewStore()
+	if err := train.SeedStore(store, 1); err != nil {
+		return err
+	}
+	d, err := dist.NewDistributed(backend, store, models.Classifier(mlp.Fn()))
+	if err != nil {
+		return err
+	}
+	defer d.Finalize()
+	xs, ys := make([][]*tensors.Tensor, K), make([][]*tensors.Tensor, K)
+	for k := range K {
+		xk, yk := batch(rng, B)
+		xs[k], ys[k] = []*tensors.Tensor{xk}, []*tensors.Tensor{yk}
+	}
+	medians, err := timeInterleaved(*flagReps, func() error {
+		for range H {
+			if _, err := exec.Exec(x, y); err != nil {
+				return fmt.Errorf("simulated step: %w", err)
+			}
+		}
+		return nil
+	}, func() error {
+		for range H {
+			if _, err := d.Step(xs, ys); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Printf("one round (H=%d steps) of K=%d workers simulated in one graph: %8.1f ms\n", H, K, ms(medians[0]))
+	fmt.Printf("one round (H=%d steps) of K=%d workers on %d devices (SPMD):  %8.1f ms  ratio %.3f\n",
+		H, K, K, ms(medians[1]), float64(medians[1])/float64(medians[0]))
+	fmt.Printf("all-reduce per round: %d floats per device\n", d.ReducedPerRound())
+	return nil
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

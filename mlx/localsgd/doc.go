@@ -34,15 +34,22 @@
 // 0.94-1.07 times eight single-worker steps with state kept, and 1.07-1.22 times with
 // the state averaged (Adam).
 //
-// # Several devices (SPMD): not implemented
+// # Several devices (SPMD)
 //
-// GoMLX v0.28.8 has the pieces: model.Exec.SPMD(mesh) / graph.SetSPMD, sharded
-// parameters (Variable.WithShardingSpec), and collectives (g.Distributed().AllReduce).
-// Running one worker per device would need (1) the training loop's Exec to be made SPMD
-// over a device mesh, which mlx/train's loop does not do; (2) distributed tensors
-// (dtensor) as inputs, each device receiving its workers' batches; (3) the worker copies
-// stored as one variable with a leading K axis sharded along the mesh (instead of K
-// replicated variables), and the average taken with AllReduce. Graph.SetSPMD is marked
-// EXPERIMENTAL in GoMLX, and XLA CPU's 4 "devices" share this machine's 2 cores, so no
-// speed-up would be measurable here; the in-graph simulation above is the supported mode.
+// [LocalSGD.RunDistributed] (a loop like mlx/train's Run) and [Distributed] (one step at
+// a time) run the K workers one per device where the backend has K devices (XLA CPU
+// has 4; GoMLX's pure-Go backend 1, so there only K = 1 runs): each local step is one
+// SPMD program (graph.Exec.SPMD over a one-axis mesh) in which device k takes worker
+// k's step on its own batch, with the worker's model and optimizer state kept on that
+// device; every H steps a second SPMD program takes the FedAvg-weighted mean with one
+// all-reduce (each device multiplies by its weight n_k/n, the all-reduce sums) and
+// applies DiLoCo's outer step, every device computing the same new global model. The
+// all-reduce moves [Communication.PerWorker] floats per device. On XLA CPU it gives
+// the in-graph simulation's losses (to 1 float32 ulp) and global model (bit for bit in
+// the tests, to 1.2e-7 otherwise). GoMLX's model.Exec.SPMD is not used: in v0.28.8 it
+// gives every variable a sharding spec that go-xla rejects in SPMD mode ("mesh not
+// found"), so [Distributed] feeds the Store's variables to the programs itself. Random
+// numbers drawn by the loss (dropout) are the same on every device, unlike in the
+// in-graph simulation. XLA CPU's devices share this machine's cores: no speed-up is
+// expected (cmd/bench-localsgd times both).
 package localsgd

@@ -1,0 +1,217 @@
+package localsgd
+
+import (
+	"github.com/gomlx/compute"
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/shapes"
+	"github.com/gomlx/gomlx/ml/model"
+	"github.com/gomlx/gomlx/ml/train/optimizer"
+	"github.com/gomlx/gomlx/support/exceptions"
+
+	. "github.com/gomlx/gomlx/core/graph"
+
+	"github.com/goptlab/goptlab/mlx/train"
+)
+
+// MeshAxis is the name of the one axis of the device mesh of the distributed mode
+// ([LocalSGD.RunDistributed]): worker k runs on the k-th device of the mesh.
+const MeshAxis = "workers"
+
+// ReplicaPath returns the name of the graph parameter (and output) that carries, in the
+// distributed mode, a worker's copy of the variable at path: each device feeds its own
+// worker's copy, which stays on that device between steps (see [Distributed.Replica]).
+func (l *LocalSGD) ReplicaPath(path string) string { return l.prefix + "/replicas" + path }
+
+// WeightPath returns the name of the float64 scalar graph parameter through which each
+// device reads its worker's FedAvg weight in the distributed mode (only when
+// Config.ShardSizes is set).
+func (l *LocalSGD) WeightPath() string { return l.prefix + "/fedavg_weight" }
+
+// spmdPlan holds what the SPMD local step found out, for the SPMD synchronization.
+type spmdPlan struct {
+	modelVars []*model.Variable
+	optVars   []*model.Variable
+}
+
+// replicaVars lists the variables with one copy per worker: the model's, then the optimizer's.
+func (p *spmdPlan) replicaVars() []*model.Variable {
+	return append(append([]*model.Variable(nil), p.modelVars...), p.optVars...)
+}
+
+// replicaParams creates the graph parameters of this device's worker's copies of the
+// plan's variables (model, then optimizer), named by [LocalSGD.ReplicaPath].
+func (l *LocalSGD) replicaParams(g *Graph, plan *spmdPlan) []*Node {
+	vars := plan.replicaVars()
+	params := make([]*Node, len(vars))
+	for i, v := range vars {
+		params[i] = Parameter(g, l.ReplicaPath(v.Path()), v.Shape())
+	}
+	return params
+}
+
+// buildSPMDStep builds the program that each device runs for one local step of its
+// worker (Graph.SetSPMD: the same program on every device, each with its own batch and
+// its own shard of the replica variables). It mirrors BuildStep with one worker per
+// device: at the start of a round the worker starts from the global model (replicated
+// on every device), and its updated model and optimizer state are written to its shard
+// of the replica variables; the global model does not change. No collective runs here.
+// It returns the worker's data loss (without the FedProx term) at the start of the step.
+func (l *LocalSGD) buildSPMDStep(scope *model.Scope, lossFn train.LossFn, inputs, labels []*Node) (
+	loss *Node, newReplicas []*Node, plan *spmdPlan) {
+	if lossFn == nil {
+		exceptions.Panicf("localsgd %s: the loss function is nil", l.name)
+	}
+	lossFn = l.unwrapLoss(lossFn)
+	g := inputs[0].Graph()
+	store := scope.Store()
+
+	// Probe, as in BuildStep: find (and create) the model's variables and the optimizer's state.
+	inUseBefore := inUseNodes(store, g)
+	probeLoss := l.callLoss(scope, lossFn, inputs, labels)
+	var modelVars []*model.Variable
+	for v := range store.IterVariables() {
+		if _, found := inUseBefore[v]; found || !v.InUseByGraph(g) || l.isOwn(v.Path()) {
+			continue
+		}
+		if v.DType().IsFloat() && (v.Trainable || v.ChangedInGraph(g)) {
+			modelVars = append(modelVars, v)
+		}
+	}
+	if len(modelVars) == 0 {
+		exceptions.Panicf("localsgd %s: the loss function used no trainable or changed float variable "+
+			"that was not already in use in this graph: nothing to train or average", l.name)
+	}
+	isModel := make(map[*model.Variable]bool, len(modelVars))
+	for _, v := range modelVars {
+		isModel[v] = true
+	}
+	globalStart := make([]*Node, len(modelVars))
+	for i, v := range modelVars {
+		globalStart[i] = startNode(g, v, nil)
+	}
+	stepVar := optimizer.GetGlobalStepVar(store)
+	globalStepStart := stepVar.NodeValue(g)
+	beforeOpt := inUseNodes(store, g)
+	l.inner.UpdateGraphWithGradients(scope, gradients(probeLoss, trainableInUse(scope, g), g), probeLoss.DType())
+	var optVars []*model.Variable
+	for v := range store.IterVariables() {
+		if v == stepVar || isModel[v] || l.isOwn(v.Path()) || !v.InUseByGraph(g) {
+			continue
+		}
+		if node, found := beforeOpt[v]; found && node == v.NodeValue(g) {
+			continue // Not changed by the optimizer: shared (the learning rate, say).
+		}
+		if _, found := beforeOpt[v]; !found && !v.ChangedInGraph(g) {
+			continue
+		}
+		optVars = append(optVars, v)
+	}
+	optStart := make([]*Node, len(optVars))
+	for j, v := range optVars {
+		optStart[j] = startNode(g, v, beforeOpt)
+	}
+	l.recordCommunication(modelVars, optVars)
+
+	// Round bookkeeping: the same counter as BuildStep's, replicated on every device.
+	counterVar := store.VariableWithValue(l.StepPath(), int64(0)).SetTrainable(false)
+	counter := counterVar.NodeValue(g)
+	phase := ModScalar(counter, int64(l.cfg.LocalSteps))
+	roundStart := Equal(phase, Scalar(g, dtypes.Int64, 0))
+	optFromStart := Equal(counter, Scalar(g, dtypes.Int64, 0))
+	if l.cfg.State == ResetState {
+		optFromStart = roundStart
+	}
+
+	// The local step of this device's worker.
+	plan = &spmdPlan{modelVars: modelVars, optVars: optVars}
+	replicas := l.replicaParams(g, plan)
+	current := make([]*Node, len(modelVars))
+	for i, v := range modelVars {
+		current[i] = Where(roundStart, globalStart[i], replicas[i])
+		v.SetNodeValue(current[i])
+	}
+	for j, v := range optVars {
+		v.SetNodeValue(Where(optFromStart, optStart[j], replicas[len(modelVars)+j]))
+	}
+	stepVar.SetNodeValue(globalStepStart)
+	loss = l.callLoss(scope, lossFn, inputs, labels)
+	trainables := trainableInUse(scope, g)
+	grads := gradients(loss, trainables, g)
+	if l.cfg.ProxMu > 0 {
+		l.addProximal(grads, trainables, modelVars, current, globalStart)
+	}
+	l.inner.UpdateGraphWithGradients(scope, grads, loss.DType())
+
+	// The worker's results are its new copies; the global model and the optimizer's own
+	// variables keep their values.
+	for i, v := range modelVars {
+		newReplicas = append(newReplicas, v.NodeValue(g))
+		v.SetNodeValue(globalStart[i])
+	}
+	for j, v := range optVars {
+		newReplicas = append(newReplicas, v.NodeValue(g))
+		v.SetNodeValue(optStart[j])
+	}
+	counterVar.SetNodeValue(AddScalar(counter, 1))
+	return loss, newReplicas, plan
+}
+
+// buildSPMDSync builds the program that ends a round on every device: the FedAvg-weighted
+// mean of the workers' models by one all-reduce (sum of w_k*theta_k over the devices),
+// then, with an Outer optimizer, DiLoCo's outer step on the trainable variables; every
+// device computes the same new global model. With AverageState the optimizer states are
+// all-reduced as well, and returned as every worker's new optimizer state (nil
+// otherwise). reduced is the number of floats each device sent into the all-reduce.
+func (l *LocalSGD) buildSPMDSync(scope *model.Scope, g *Graph, plan *spmdPlan) (reduced *Node, newOpt []*Node) {
+	store := scope.Store()
+	var weight *Node // This device's FedAvg weight; nil for equal weights.
+	if l.cfg.ShardSizes != nil {
+		weight = Parameter(g, l.WeightPath(), shapes.Make(dtypes.Float64))
+	}
+	replicas := l.replicaParams(g, plan)
+	count := 0
+	roundEnd := Const(g, true)
+	for i, v := range plan.modelVars {
+		x := replicas[i]
+		average := l.allReduceAverage(x, weight)
+		count += x.Shape().Size()
+		next := average
+		if l.cfg.Outer != nil && v.Trainable {
+			next = l.outerStep(store, v, v.NodeValue(g), average, roundEnd)
+		}
+		v.SetNodeValue(next)
+	}
+	if l.cfg.State == AverageState {
+		for _, x := range replicas[len(plan.modelVars):] {
+			newOpt = append(newOpt, l.allReduceAverage(x, weight))
+			count += x.Shape().Size()
+		}
+	}
+	return Const(g, int64(count)), newOpt
+}
+
+// allReduceAverage returns the FedAvg-weighted mean over the devices of x, with the
+// same operations as [LocalSGD.average] (each device multiplies by its weight, or the
+// sum is divided by K for equal weights; non-float values are averaged in float64 and
+// rounded), the sum taken by an all-reduce.
+func (l *LocalSGD) allReduceAverage(x, weight *Node) *Node {
+	dtype := x.DType()
+	isFloat := dtype.IsFloat()
+	if !isFloat {
+		x = ConvertDType(x, dtypes.Float64)
+	}
+	if weight != nil {
+		x = Mul(x, ConvertDType(weight, x.DType()))
+	}
+	sum := x
+	if l.cfg.Workers > 1 {
+		sum = x.Graph().Distributed().AllReduceOne(x, compute.ReduceOpSum)
+	}
+	if weight == nil && l.cfg.Workers > 1 {
+		sum = DivScalar(sum, float64(l.cfg.Workers))
+	}
+	if !isFloat {
+		sum = ConvertDType(Round(sum), dtype)
+	}
+	return sum
+}

@@ -1,0 +1,686 @@
+package localsgd
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"reflect"
+	"time"
+
+	"github.com/gomlx/compute"
+	"github.com/gomlx/compute/distributed"
+	"github.com/gomlx/compute/shapes"
+	"github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gomlx/gomlx/ml/model"
+
+	"github.com/goptlab/goptlab/mlx/data"
+	"github.com/goptlab/goptlab/mlx/history"
+	"github.com/goptlab/goptlab/mlx/train"
+)
+
+// ErrTooFewDevices is returned (wrapped) by [LocalSGD.RunDistributed] when the backend
+// has fewer devices than workers (GoMLX's pure-Go backend has one).
+var ErrTooFewDevices = errors.New("the backend has fewer devices than workers")
+
+// Distributed runs local SGD with one worker per device of a backend: the K workers'
+// local steps run as one SPMD program (GoMLX's graph.Exec.SPMD over a one-axis device
+// mesh of K devices), each device holding its worker's model and optimizer state and
+// receiving its worker's batch; every H steps a second SPMD program averages the model
+// state with an all-reduce and applies DiLoCo's outer step. It computes what the
+// in-graph simulation ([LocalSGD.BuildStep]) computes, with the same Store variables for
+// the global model, the round counter, the global step and the outer momentum; the
+// workers' copies stay on their devices ([Distributed.Replica]) instead of living in
+// the Store at [LocalSGD.WorkerPath].
+//
+// It uses graph.Exec, not model.Exec: in GoMLX v0.28.8, model.Exec.SPMD gives every
+// variable a sharding spec that the XLA backend rejects in SPMD mode ("mesh not found":
+// go-xla registers meshes only for AutoSharding), so Distributed feeds the Store's
+// variables to the programs itself, one copy per device.
+//
+// Create it with [LocalSGD.NewDistributed]; [LocalSGD.RunDistributed] wraps it in a
+// training loop like mlx/train's Run.
+type Distributed struct {
+	l       *LocalSGD
+	backend compute.Backend
+	store   *model.Store
+	lossFn  train.LossFn
+	mesh    *distributed.DeviceMesh // nil for K = 1.
+
+	numInputs int
+	step      *graph.Exec
+	sync      *graph.Exec
+	plan      *spmdPlan
+	// Store variables changed by each program, output after the program's own outputs.
+	stepChanged, syncChanged []*model.Variable
+	replicaIndex             map[string]int      // Parameter name -> index in replicas[k].
+	replicas                 [][]*tensors.Tensor // [device][variable]: the workers' copies.
+	copies                   map[*model.Variable]*deviceCopies
+	weights                  []*tensors.Tensor // Per device: its FedAvg weight (float64 scalar).
+	counter                  int64             // Local steps taken, as the Store's counter at StepPath.
+	reduced                  int64             // Floats each device sent through the last all-reduce.
+}
+
+// deviceCopies are the per-device copies of a Store variable's value src.
+type deviceCopies struct {
+	src       *tensors.Tensor
+	perDevice []*tensors.Tensor
+}
+
+// NewDistributed prepares the distributed mode on the first K devices of backend, for
+// a model whose variables live in store. lossFn is the loss of one worker's batch, or
+// one returned by [LocalSGD.WrapLoss]. It returns an error wrapping [ErrTooFewDevices] if
+// the backend has fewer than K devices. With K = 1 it runs an ordinary one-device program.
+//
+// The programs are compiled at the first [Distributed.Step]. Variables without a value
+// then are initialized on one device and copied to the others (as mlx/train's Run,
+// [LocalSGD.RunDistributed] first runs the loss once to create the model's variables).
+func (l *LocalSGD) NewDistributed(backend compute.Backend, store *model.Store, lossFn train.LossFn) (*Distributed, error) {
+	switch {
+	case backend == nil:
+		return nil, errors.New("localsgd: backend is nil")
+	case store == nil:
+		return nil, errors.New("localsgd: store is nil (create one with model.NewStore)")
+	case lossFn == nil:
+		return nil, errors.New("localsgd: lossFn is nil")
+	}
+	K := l.cfg.Workers
+	if n := backend.NumDevices(); n < K {
+		return nil, fmt.Errorf("localsgd %s: distributed mode needs one device per worker: backend %q has %d device(s) for K=%d workers: %w",
+			l.name, backend.Name(), n, K, ErrTooFewDevices)
+	}
+	d := &Distributed{l: l, backend: backend, store: store, lossFn: lossFn, counter: -1,
+		copies: make(map[*model.Variable]*deviceCopies)}
+	if K == 1 {
+		return d, nil // One device: an ordinary program, nothing to all-reduce.
+	}
+	var err error
+	if d.mesh, err = distributed.NewDeviceMesh([]int{K}, []string{MeshAxis}); err != nil {
+		return nil, fmt.Errorf("localsgd %s: device mesh: %w", l.name, err)
+	}
+	return d, nil
+}
+
+// spmd applies the SPMD strategy over the mesh to e, where there is more than one device.
+func (d *Distributed) spmd(e *graph.Exec) *graph.Exec {
+	if d.mesh != nil {
+		e = e.SPMD(d.mesh)
+	}
+	return e.SetSideParamsHook(d.sideParams)
+}
+
+// changedVars lists the Store variables that g changes, and their new values.
+func changedVars(store *model.Store, g *graph.Graph) ([]*model.Variable, []*graph.Node) {
+	var vars []*model.Variable
+	var values []*graph.Node
+	for v := range store.IterVariables() {
+		if v.ChangedInGraph(g) {
+			vars = append(vars, v)
+			values = append(values, v.NodeValue(g))
+		}
+	}
+	return vars, values
+}
+
+// build creates the two programs for numInputs inputs (then the labels).
+func (d *Distributed) build(numInputs int) error {
+	d.numInputs = numInputs
+	scope := d.store.RootScope()
+	step, err := graph.NewExec(d.backend, func(args []*graph.Node) []*graph.Node {
+		g := args[0].Graph()
+		model.SetStore(g, d.store)
+		d.store.SetTraining(g, true)
+		loss, newReplicas, plan := d.l.buildSPMDStep(scope, d.lossFn, args[:numInputs], args[numInputs:])
+		d.plan = plan
+		var changed []*graph.Node
+		d.stepChanged, changed = changedVars(d.store, g)
+		return append(append([]*graph.Node{loss}, newReplicas...), changed...)
+	})
+	if err != nil {
+		return err
+	}
+	d.step = d.spmd(step).WithName("localsgd.step:" + d.l.name)
+	sync, err := graph.NewExec(d.backend, func(g *graph.Graph) []*graph.Node {
+		if d.plan == nil {
+			panic(errors.New("the synchronization was built before the local step"))
+		}
+		model.SetStore(g, d.store)
+		reduced, newOpt := d.l.buildSPMDSync(scope, g, d.plan)
+		var changed []*graph.Node
+		d.syncChanged, changed = changedVars(d.store, g)
+		return append(append([]*graph.Node{reduced}, newOpt...), changed...)
+	})
+	if err != nil {
+		d.step.Finalize()
+		return err
+	}
+	d.sync = d.spmd(sync).WithName("localsgd.sync:" + d.l.name)
+	if d.l.cfg.ShardSizes != nil {
+		for _, w := range d.l.weights {
+			d.weights = append(d.weights, tensors.FromValue(w))
+		}
+	}
+	return nil
+}
+
+// sideParams feeds the parameters the programs created beyond their inputs: each
+// device's worker copies, its FedAvg weight, and the Store's variables (a copy per device).
+func (d *Distributed) sideParams(g *graph.Graph, buffers []compute.Buffer, donate []bool) error {
+	if err := d.store.InitializeVariables(d.backend, nil); err != nil {
+		return err
+	}
+	K := d.l.cfg.Workers
+	numParams := g.NumParameters()
+	for h := range numParams {
+		if buffers[h] != nil {
+			continue // An input.
+		}
+		name := g.GetParameterByHandle(graph.ParameterHandle(h)).GetParameterName()
+		perDevice := make([]*tensors.Tensor, K)
+		switch {
+		case name == d.l.WeightPath():
+			perDevice = d.weights
+		case d.replicaIndex != nil && d.replicaIndex[name] > 0:
+			for k := range K {
+				perDevice[k] = d.replicas[k][d.replicaIndex[name]-1]
+			}
+		default:
+			v := d.store.GetVariable(name)
+			if v == nil {
+				return fmt.Errorf("parameter %q is neither an input, a worker copy nor a Store variable", name)
+			}
+			copies, err := d.deviceCopies(v)
+			if err != nil {
+				return err
+			}
+			perDevice = copies.perDevice
+		}
+		for k := range K {
+			buf, err := perDevice[k].Buffer(d.backend, compute.DeviceNum(k))
+			if err != nil {
+				return fmt.Errorf("parameter %q on device %d: %w", name, k, err)
+			}
+			buffers[k*numParams+h] = buf
+			donate[k*numParams+h] = false
+		}
+	}
+	return nil
+}
+
+// deviceCopies returns one copy per device of v's current value.
+func (d *Distributed) deviceCopies(v *model.Variable) (*deviceCopies, error) {
+	value, err := v.Value()
+	if err != nil {
+		return nil, err
+	}
+	if c := d.copies[v]; c != nil && c.src == value {
+		return c, nil
+	}
+	c := &deviceCopies{src: value, perDevice: make([]*tensors.Tensor, d.l.cfg.Workers)}
+	c.perDevice[0] = value
+	for k := 1; k < len(c.perDevice); k++ {
+		if c.perDevice[k], err = value.OnDeviceClone(d.backend, compute.DeviceNum(k)); err != nil {
+			return nil, fmt.Errorf("copying variable %q to device %d: %w", v.Path(), k, err)
+		}
+	}
+	d.replaceCopies(v, c)
+	return c, nil
+}
+
+// replaceCopies installs c as v's per-device copies, releasing the previous ones
+// (but device 0's, which is the Store's value).
+func (d *Distributed) replaceCopies(v *model.Variable, c *deviceCopies) {
+	if old := d.copies[v]; old != nil {
+		for _, t := range old.perDevice[1:] {
+			_ = t.FinalizeAll()
+		}
+	}
+	d.copies[v] = c
+}
+
+// collect reads a program's outputs ([device][output]): numOwn outputs of its own, then
+// the new values of the Store variables in changed (every device computes the same).
+func (d *Distributed) collect(outs []*tensors.Tensor, numOwn int, changed []*model.Variable) ([][]*tensors.Tensor, error) {
+	K := d.l.cfg.Workers
+	per := len(outs) / K
+	if per != numOwn+len(changed) || len(outs)%K != 0 {
+		return nil, fmt.Errorf("the program returned %d outputs: want %d per device on %d devices",
+			len(outs), numOwn+len(changed), K)
+	}
+	own := make([][]*tensors.Tensor, K)
+	for k := range K {
+		own[k] = outs[k*per : k*per+numOwn]
+	}
+	for i, v := range changed {
+		c := &deviceCopies{perDevice: make([]*tensors.Tensor, K)}
+		for k := range K {
+			c.perDevice[k] = outs[k*per+numOwn+i]
+		}
+		c.src = c.perDevice[0]
+		if old := d.copies[v]; old != nil {
+			for _, t := range old.perDevice[1:] {
+				_ = t.FinalizeAll()
+			}
+			delete(d.copies, v)
+		}
+		if err := v.SetValue(c.src); err != nil {
+			return nil, fmt.Errorf("updating variable %q: %w", v.Path(), err)
+		}
+		d.copies[v] = c
+	}
+	return own, nil
+}
+
+// Step runs one local step of every worker in parallel, worker k on device k with
+// inputs[k] and labels[k] (its batch, without a worker axis), and, when the step ends a
+// round, the synchronization. It returns the workers' losses at the start of the step.
+func (d *Distributed) Step(inputs, labels [][]*tensors.Tensor) (losses []float64, err error) {
+	K := d.l.cfg.Workers
+	if len(inputs) != K || len(labels) != K {
+		return nil, fmt.Errorf("localsgd %s: got batches for %d and %d workers (inputs, labels): want %d",
+			d.l.name, len(inputs), len(labels), K)
+	}
+	err = catchPanic(func() error {
+		if d.step == nil {
+			if err := d.build(len(inputs[0])); err != nil {
+				return err
+			}
+		}
+		args := make([]any, 0, K*(len(inputs[0])+len(labels[0])))
+		for k := range K {
+			if len(inputs[k]) != d.numInputs {
+				return fmt.Errorf("worker %d has %d inputs, want %d", k, len(inputs[k]), d.numInputs)
+			}
+			for _, t := range inputs[k] {
+				args = append(args, t)
+			}
+			for _, t := range labels[k] {
+				args = append(args, t)
+			}
+		}
+		if d.replicas == nil {
+			// Compile first: the plan gives the workers' copies, zero until the round's
+			// first step replaces them with the global model.
+			if _, err := d.step.Compile(argShapes(args)...); err != nil {
+				return err
+			}
+			if err := d.initReplicas(); err != nil {
+				return err
+			}
+		}
+		outs, err := d.step.Exec(args...)
+		if err != nil {
+			return err
+		}
+		numReplicas := len(d.plan.modelVars) + len(d.plan.optVars)
+		own, err := d.collect(outs, 1+numReplicas, d.stepChanged)
+		if err != nil {
+			return err
+		}
+		losses = make([]float64, K)
+		for k := range K {
+			if losses[k], err = scalarOf(own[k][0]); err != nil {
+				return fmt.Errorf("reading worker %d's loss: %w", k, err)
+			}
+			_ = own[k][0].FinalizeAll()
+			for r, t := range own[k][1:] {
+				_ = d.replicas[k][r].FinalizeAll()
+				d.replicas[k][r] = t
+			}
+		}
+		d.counter++
+		if d.counter%int64(d.l.cfg.LocalSteps) == 0 {
+			return d.synchronize()
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("localsgd %s: distributed step: %w", d.l.name, err)
+	}
+	return losses, nil
+}
+
+// synchronize runs the end-of-round program.
+func (d *Distributed) synchronize() error {
+	outs, err := d.sync.Exec()
+	if err != nil {
+		return fmt.Errorf("synchronization: %w", err)
+	}
+	numOpt := 0
+	if d.l.cfg.State == AverageState {
+		numOpt = len(d.plan.optVars)
+	}
+	own, err := d.collect(outs, 1+numOpt, d.syncChanged)
+	if err != nil {
+		return fmt.Errorf("synchronization: %w", err)
+	}
+	d.reduced = own[0][0].Value().(int64)
+	numModel := len(d.plan.modelVars)
+	for k := range own {
+		_ = own[k][0].FinalizeAll()
+		for j, t := range own[k][1:] {
+			_ = d.replicas[k][numModel+j].FinalizeAll()
+			d.replicas[k][numModel+j] = t
+		}
+	}
+	return nil
+}
+
+// initReplicas creates the workers' (zero) copies once the plan is known, and reads the
+// round counter.
+func (d *Distributed) initReplicas() error {
+	vars := d.plan.replicaVars()
+	d.replicaIndex = make(map[string]int, len(vars))
+	d.replicas = make([][]*tensors.Tensor, d.l.cfg.Workers)
+	for k := range d.replicas {
+		d.replicas[k] = make([]*tensors.Tensor, len(vars))
+		for i, v := range vars {
+			d.replicas[k][i] = tensors.FromShape(v.Shape())
+		}
+	}
+	for i, v := range vars {
+		d.replicaIndex[d.l.ReplicaPath(v.Path())] = i + 1
+	}
+	d.counter = 0
+	if v := d.store.GetVariable(d.l.StepPath()); v != nil && v.HasValue() {
+		value, err := v.Value()
+		if err != nil {
+			return err
+		}
+		d.counter = value.Value().(int64)
+	}
+	return nil
+}
+
+// argShapes returns the shapes of the arguments.
+func argShapes(args []any) []shapes.Shape {
+	out := make([]shapes.Shape, len(args))
+	for i, a := range args {
+		out[i] = a.(*tensors.Tensor).Shape()
+	}
+	return out
+}
+
+// Replica returns worker k's current copy of the model or optimizer variable at path
+// (the state on device k), or an error if there is none.
+func (d *Distributed) Replica(k int, path string) (*tensors.Tensor, error) {
+	i := d.replicaIndex[d.l.ReplicaPath(path)]
+	if i == 0 || k < 0 || k >= len(d.replicas) {
+		return nil, fmt.Errorf("localsgd %s: no copy of %q for worker %d", d.l.name, path, k)
+	}
+	return d.replicas[k][i-1], nil
+}
+
+// Loss returns the FedAvg-weighted mean of the workers' losses computed as BuildStep's
+// loss is (in the losses' float32 precision, in the same order), so that both modes
+// report the same number.
+func (d *Distributed) Loss(losses []float64) float64 {
+	if d.l.cfg.ShardSizes == nil {
+		sum := float32(losses[0])
+		for _, x := range losses[1:] {
+			sum = float32(sum + float32(x))
+		}
+		if len(losses) > 1 {
+			sum = float32(sum / float32(len(losses)))
+		}
+		return float64(sum)
+	}
+	var sum float32
+	for k, x := range losses {
+		term := float32(float32(x) * float32(d.l.weights[k]))
+		if k == 0 {
+			sum = term
+		} else {
+			sum = float32(sum + term)
+		}
+	}
+	return float64(sum)
+}
+
+// ReducedPerRound returns the number of floats each device contributed to the last
+// round's all-reduce (0 before the first round ended): the model state, plus the
+// optimizer state with AverageState, the same as [Communication.PerWorker].
+func (d *Distributed) ReducedPerRound() int { return int(d.reduced) }
+
+// Finalize releases the compiled programs and the workers' copies.
+func (d *Distributed) Finalize() {
+	for _, ts := range d.replicas {
+		for _, t := range ts {
+			_ = t.FinalizeAll()
+		}
+	}
+	d.replicas = nil
+	for _, c := range d.copies {
+		for _, t := range c.perDevice[1:] {
+			_ = t.FinalizeAll()
+		}
+	}
+	d.copies = nil
+	if d.step != nil {
+		d.step.Finalize()
+	}
+	if d.sync != nil {
+		d.sync.Finalize()
+	}
+}
+
+// RunDistributed trains like mlx/train's Run with this stepper, but with one worker per
+// device (see [Distributed]): ds and cfg are those Run takes (batches carrying the K
+// workers along Config.WorkerAxis, e.g. from [ShardedDataset]), and lossFn the one given
+// to Run (from [LocalSGD.WrapLoss]) or the loss of one worker's batch. Each batch is
+// split on the host and worker k's part sent to device k. The history records the
+// FedAvg-weighted mean of the workers' losses, as Run's does.
+//
+// Supported: Steps, BatchSize, Seed, LogEvery, Name, OnStep, Context. Eval, EvalMetrics,
+// checkpoints and SkipNonFinite are not (an error says so); a non-finite loss stops the
+// run with a *train.NonFiniteError. It returns an error wrapping [ErrTooFewDevices] if
+// the backend has fewer than K devices.
+func (l *LocalSGD) RunDistributed(backend compute.Backend, store *model.Store, lossFn train.LossFn, ds *data.Dataset,
+	cfg train.Config) (*history.History, error) {
+	if ds == nil {
+		return nil, errors.New("localsgd.RunDistributed: dataset is nil")
+	}
+	switch {
+	case cfg.Eval != nil || len(cfg.EvalMetrics) > 0:
+		return nil, errors.New("localsgd.RunDistributed: Config.Eval is not supported: evaluate the store with train.Evaluate after the run")
+	case cfg.CheckpointDir != "" || cfg.CheckpointEvery != 0:
+		return nil, errors.New("localsgd.RunDistributed: checkpoints are not supported")
+	case cfg.SkipNonFinite:
+		return nil, errors.New("localsgd.RunDistributed: Config.SkipNonFinite is not supported")
+	case cfg.Steps < 1:
+		return nil, fmt.Errorf("localsgd.RunDistributed: Config.Steps=%d out of range: must be >= 1", cfg.Steps)
+	case cfg.LogEvery < 0:
+		return nil, fmt.Errorf("localsgd.RunDistributed: Config.LogEvery=%d out of range: must be >= 0 (0 means 1)", cfg.LogEvery)
+	}
+	if cfg.BatchSize == 0 {
+		cfg.BatchSize = ds.Len()
+	}
+	if err := ds.CheckBatchSize(cfg.BatchSize); err != nil {
+		return nil, fmt.Errorf("localsgd.RunDistributed: Config.BatchSize: %w", err)
+	}
+	if cfg.LogEvery == 0 {
+		cfg.LogEvery = 1
+	}
+	name := cfg.Name
+	if name == "" {
+		name = l.name
+	}
+	hist := history.New(name, l.name, cfg.Seed)
+	fail := func(err error) (*history.History, error) {
+		return hist, fmt.Errorf("localsgd.RunDistributed(%q): %w", name, err)
+	}
+	d, err := l.NewDistributed(backend, store, lossFn)
+	if err != nil {
+		return nil, err
+	}
+	defer d.Finalize()
+	if err := train.SeedStore(store, cfg.Seed); err != nil {
+		return fail(err)
+	}
+	inputs, labels, err := ds.Batch(cfg.Seed, cfg.BatchSize, 0)
+	if err != nil {
+		return fail(err)
+	}
+	if err := l.createVariables(backend, store, lossFn, inputs, labels); err != nil {
+		return fail(err)
+	}
+	evalsPerStep := int64(l.LossEvalsPerStep())
+	var elapsed time.Duration
+	for step := 1; step <= cfg.Steps; step++ {
+		if cfg.Context != nil {
+			if err := cfg.Context.Err(); err != nil {
+				return fail(fmt.Errorf("interrupted before step %d: %w", step, err))
+			}
+		}
+		inputs, labels, err := ds.Batch(cfg.Seed, cfg.BatchSize, step-1)
+		if err != nil {
+			return fail(fmt.Errorf("step %d: %w", step, err))
+		}
+		workerInputs, err := l.splitHost("inputs", inputs)
+		if err != nil {
+			return fail(fmt.Errorf("step %d: %w", step, err))
+		}
+		workerLabels, err := l.splitHost("labels", labels)
+		if err != nil {
+			return fail(fmt.Errorf("step %d: %w", step, err))
+		}
+		start := time.Now()
+		losses, err := d.Step(workerInputs, workerLabels)
+		elapsed += time.Since(start)
+		if err != nil {
+			return fail(fmt.Errorf("step %d: %w", step, err))
+		}
+		loss := d.Loss(losses)
+		if math.IsNaN(loss) || math.IsInf(loss, 0) {
+			return fail(&train.NonFiniteError{Step: step, Variable: "loss", All: []string{"loss"}})
+		}
+		if step%cfg.LogEvery == 0 || step == cfg.Steps {
+			hist.Add(history.Record{Step: step, Time: elapsed.Seconds(), Evals: int64(step) * evalsPerStep, Loss: loss})
+			if cfg.OnStep != nil {
+				if err := cfg.OnStep(hist); err != nil {
+					return fail(fmt.Errorf("step %d: OnStep: %w", step, err))
+				}
+			}
+		}
+	}
+	return hist, nil
+}
+
+// createVariables runs the loss once, forward only, on one device, as mlx/train's Run
+// does, so that the model's variables exist and hold their initial values before the
+// SPMD programs are built: the loss returned by WrapLoss on the whole batch, any other
+// on worker 0's part of it.
+func (l *LocalSGD) createVariables(backend compute.Backend, store *model.Store, lossFn train.LossFn,
+	inputs, labels []*tensors.Tensor) error {
+	if reflect.ValueOf(lossFn).Pointer() == wrapLossCode {
+		return runLossOnce(backend, store, lossFn, inputs, labels)
+	}
+	workerInputs, err := l.splitHost("inputs", inputs)
+	if err != nil {
+		return err
+	}
+	workerLabels, err := l.splitHost("labels", labels)
+	if err != nil {
+		return err
+	}
+	return runLossOnce(backend, store, lossFn, workerInputs[0], workerLabels[0])
+}
+
+func runLossOnce(backend compute.Backend, store *model.Store, lossFn train.LossFn, inputs, labels []*tensors.Tensor) error {
+	return catchPanic(func() error {
+		exec, err := model.NewExec(backend, store, func(scope *model.Scope, args []*graph.Node) *graph.Node {
+			return lossFn(scope, args[:len(inputs)], args[len(inputs):])
+		})
+		if err != nil {
+			return err
+		}
+		defer exec.Finalize()
+		args := make([]any, 0, len(inputs)+len(labels))
+		for _, t := range inputs {
+			args = append(args, t)
+		}
+		for _, t := range labels {
+			args = append(args, t)
+		}
+		outs, err := exec.Exec(args...)
+		for _, t := range outs {
+			_ = t.FinalizeAll()
+		}
+		if err != nil {
+			return fmt.Errorf("creating the model's variables: %w", err)
+		}
+		return nil
+	})
+}
+
+// splitHost splits each tensor along Config.WorkerAxis (of dimension K) into the K
+// workers' parts, on the host: parts[k][i] is worker k's part of tensors[i].
+func (l *LocalSGD) splitHost(what string, ts []*tensors.Tensor) ([][]*tensors.Tensor, error) {
+	K := l.cfg.Workers
+	axis := l.cfg.WorkerAxis
+	parts := make([][]*tensors.Tensor, K)
+	for k := range parts {
+		parts[k] = make([]*tensors.Tensor, len(ts))
+	}
+	for i, t := range ts {
+		dims := t.Shape().Dimensions
+		if len(dims) <= axis || dims[axis] != K {
+			return nil, fmt.Errorf("%s[%d] has shape %s: its axis %d (WorkerAxis) must be the %d workers", what, i, t.Shape(), axis, K)
+		}
+		outer := 1
+		for _, dim := range dims[:axis] {
+			outer *= dim
+		}
+		inner := 1
+		for _, dim := range dims[axis+1:] {
+			inner *= dim
+		}
+		partDims := append(append([]int(nil), dims[:axis]...), dims[axis+1:]...)
+		elem := t.DType().Size()
+		var err error
+		readErr := t.ConstBytes(func(src []byte) {
+			for k := range K {
+				part := tensors.FromShape(shapes.Make(t.DType(), partDims...))
+				err = errors.Join(err, part.MutableBytes(func(dst []byte) {
+					for o := range outer {
+						from := ((o*K + k) * inner) * elem
+						copy(dst[o*inner*elem:(o+1)*inner*elem], src[from:from+inner*elem])
+					}
+				}))
+				parts[k][i] = part
+			}
+		})
+		if err = errors.Join(readErr, err); err != nil {
+			return nil, fmt.Errorf("splitting %s[%d] over the workers: %w", what, i, err)
+		}
+	}
+	return parts, nil
+}
+
+// catchPanic runs fn, turning a panic of graph-building code into an error.
+func catchPanic(fn func() error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			if e, ok := r.(error); ok {
+				err = e
+			} else {
+				err = fmt.Errorf("%v", r)
+			}
+		}
+	}()
+	return fn()
+}
+
+// scalarOf reads a float scalar tensor as a float64.
+func scalarOf(t *tensors.Tensor) (float64, error) {
+	if !t.Shape().IsScalar() {
+		return 0, fmt.Errorf("want a scalar, got shape %s", t.Shape())
+	}
+	switch v := t.Value().(type) {
+	case float32:
+		return float64(v), nil
+	case float64:
+		return v, nil
+	}
+	return math.NaN(), fmt.Errorf("unsupported dtype %s: want float32 or float64", t.DType())
+}

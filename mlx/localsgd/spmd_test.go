@@ -1,0 +1,279 @@
+package localsgd
+
+import (
+	"errors"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/gomlx/compute"
+	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gomlx/gomlx/ml/model"
+	"github.com/gomlx/gomlx/ml/train/optimizer"
+
+	"github.com/goptlab/goptlab/mlx/data"
+	"github.com/goptlab/goptlab/mlx/history"
+	"github.com/goptlab/goptlab/mlx/mlxtest"
+	"github.com/goptlab/goptlab/mlx/train"
+)
+
+// workerDataset returns a regression dataset of n rows whose examples carry the K
+// workers (inputs [K, testIn], labels [K, testOut]: batches [batch, K, ...], so
+// WorkerAxis 1), worker k's inputs shifted by k/2 so that the workers' data differ.
+func workerDataset(t *testing.T, seed uint64, n, K int) *data.Dataset {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(seed, 11))
+	x := make([]float32, n*K*testIn)
+	y := make([]float32, n*K*testOut)
+	for r := range n {
+		for k := range K {
+			row := r*K + k
+			sum := 0.0
+			for i := range testIn {
+				v := rng.NormFloat64() + float64(k)/2
+				x[row*testIn+i] = float32(v)
+				sum += v * float64(i+1) / 4
+			}
+			for o := range testOut {
+				y[row*testOut+o] = float32(math.Sin(sum+float64(o)) + 0.1*rng.NormFloat64())
+			}
+		}
+	}
+	ds, err := data.New("workers", []data.Column{{Dims: []int{K, testIn}, Float32: x}},
+		[]data.Column{{Dims: []int{K, testOut}, Float32: y}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ds
+}
+
+// storeValues returns the flat float64 values of the store's variables under prefix.
+func storeValues(t *testing.T, store *model.Store, prefix string) map[string][]float64 {
+	t.Helper()
+	tr := &trainer{t: t, store: store}
+	return tr.values(prefix)
+}
+
+// requireDevices skips the test where the backend has fewer than K devices.
+func requireDevices(t *testing.T, backend compute.Backend, K int) {
+	t.Helper()
+	if n := backend.NumDevices(); n < K {
+		t.Skipf("backend %q has %d device(s): the distributed mode needs K=%d (one per worker)", backend.Name(), n, K)
+	}
+}
+
+// The distributed mode (one worker per device, an all-reduce per round) gives the
+// same losses and the same global model as the in-graph simulation through
+// mlx/train's Run, for FedAvg (weighted by shard sizes, batch-norm statistics
+// averaged too), DiLoCo (Nesterov outer step), and Adam's state averaged.
+func TestDistributedMatchesInGraph(t *testing.T) {
+	cases := []struct {
+		name  string
+		K, H  int
+		steps int
+		bn    bool
+		inner func() optimizer.Interface
+		cfg   Config
+	}{
+		{"fedavg-weighted-bn-K2", 2, 3, 9, true, func() optimizer.Interface { return sgd(0.05, true) },
+			Config{ShardSizes: []int{1, 3}}},
+		{"diloco-adam-K4", 4, 2, 8, false, adam, Config{Outer: DiLoCoOuter()}},
+		{"fedavg-adam-average-state-K2", 2, 2, 6, false, adam, Config{State: AverageState}},
+		{"fedprox-reset-K4", 4, 2, 6, false, adam, Config{ProxMu: 0.1, State: ResetState, ShardSizes: []int{1, 2, 3, 4}}},
+	}
+	mlxtest.ForEach(t, func(t *testing.T, backend compute.Backend) {
+		for _, c := range cases {
+			t.Run(c.name, func(t *testing.T) {
+				requireDevices(t, backend, c.K)
+				ds := workerDataset(t, 1, 40, c.K)
+				runCfg := train.Config{Steps: c.steps, BatchSize: 5, Seed: 3}
+				cfg := c.cfg
+				cfg.Workers, cfg.LocalSteps, cfg.WorkerAxis = c.K, c.H, 1
+
+				inGraph := mustNew(t, c.inner(), cfg)
+				storeA := model.NewStore()
+				histA, err := train.Run(backend, storeA, inGraph.WrapLoss(mlpLoss(c.bn)), ds, inGraph, runCfg)
+				if err != nil {
+					t.Fatalf("in-graph run: %v", err)
+				}
+				dist := mustNew(t, c.inner(), cfg)
+				storeB := model.NewStore()
+				histB, err := dist.RunDistributed(backend, storeB, dist.WrapLoss(mlpLoss(c.bn)), ds, runCfg)
+				if err != nil {
+					t.Fatalf("distributed run: %v", err)
+				}
+
+				lossA, _ := histA.Column("loss")
+				lossB, _ := histB.Column("loss")
+				if len(lossA) != c.steps || len(lossB) != c.steps {
+					t.Fatalf("histories have %d and %d records, want %d", len(lossA), len(lossB), c.steps)
+				}
+				lastA, _ := histA.Last()
+				lastB, _ := histB.Last()
+				if lastB.Evals != lastA.Evals || histB.Name != histA.Name {
+					t.Errorf("distributed history %q evals %d, want %q and %d", histB.Name, lastB.Evals, histA.Name, lastA.Evals)
+				}
+				assertClose(t, "loss", lossB, lossA, 1e-5)
+				t.Logf("losses: max |difference| %.3g (bit-for-bit: %v)", maxDiff(lossA, lossB), slices.Equal(lossA, lossB))
+
+				want := storeValues(t, storeA, "/mlp/")
+				got := storeValues(t, storeB, "/mlp/")
+				if len(want) == 0 || len(got) != len(want) {
+					t.Fatalf("distributed model has %d variables, in-graph %d", len(got), len(want))
+				}
+				worst, bitwise := 0.0, true
+				for path, w := range want {
+					assertClose(t, path, got[path], w, 1e-5)
+					worst = math.Max(worst, maxDiff(got[path], w))
+					bitwise = bitwise && slices.Equal(got[path], w)
+				}
+				t.Logf("final global model: max |difference| %.3g (bit-for-bit: %v)", worst, bitwise)
+				if cfg.Outer != nil {
+					for path := range want {
+						assertClose(t, "momentum "+path, storeValues(t, storeB, dist.MomentumPath(path))[dist.MomentumPath(path)],
+							storeValues(t, storeA, inGraph.MomentumPath(path))[inGraph.MomentumPath(path)], 1e-5)
+					}
+				}
+				// The training moved the model, and steps were counted alike.
+				for _, p := range []string{"/global_step", dist.StepPath()} {
+					if a, b := storeValues(t, storeA, p)[p], storeValues(t, storeB, p)[p]; !slices.Equal(a, b) {
+						t.Errorf("%s = %v distributed, %v in-graph", p, b, a)
+					}
+				}
+
+				commA, err := inGraph.Communication()
+				if err != nil {
+					t.Fatal(err)
+				}
+				commB, err := dist.Communication()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if commA.Sent() != commB.Sent() || commA.PerWorker(false) != commB.PerWorker(false) {
+					t.Errorf("communication distributed %+v, in-graph %+v", commB, commA)
+				}
+			})
+		}
+	})
+}
+
+// The Distributed stepper counts what its all-reduce moves per round: the model, plus
+// the optimizer state when it is averaged; each device starts its worker from the
+// global model and ends the round with the same model as the others.
+func TestDistributedAllReduceCount(t *testing.T) {
+	mlxtest.ForEach(t, func(t *testing.T, backend compute.Backend) {
+		const K = 2
+		requireDevices(t, backend, K)
+		for _, state := range []StateMode{KeepState, AverageState} {
+			l := mustNew(t, adam(), Config{Workers: K, LocalSteps: 1, State: state})
+			store := model.NewStore()
+			if err := train.SeedStore(store, 1); err != nil {
+				t.Fatal(err)
+			}
+			xs, ys := testData(12, 1, K)
+			if err := l.createVariables(backend, store, mlpLoss(true), []*tensors.Tensor{xs[0]}, []*tensors.Tensor{ys[0]}); err != nil {
+				t.Fatal(err)
+			}
+			d, err := l.NewDistributed(backend, store, mlpLoss(true))
+			if err != nil {
+				t.Fatal(err)
+			}
+			xw, err := l.splitHost("inputs", []*tensors.Tensor{xs[0]})
+			if err != nil {
+				t.Fatal(err)
+			}
+			yw, err := l.splitHost("labels", []*tensors.Tensor{ys[0]})
+			if err != nil {
+				t.Fatal(err)
+			}
+			losses, err := d.Step(xw, yw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Every device holds the same new global model after the all-reduce.
+			for _, v := range d.plan.modelVars {
+				copies := d.copies[v].perDevice
+				first := tensors.MustCopyFlatData[float32](copies[0])
+				for k, c := range copies[1:] {
+					if !slices.Equal(first, tensors.MustCopyFlatData[float32](c)) {
+						t.Fatalf("%s: device %d's global model differs from device 0's", v.Path(), k+1)
+					}
+				}
+			}
+			d.Finalize()
+			if len(losses) != K || losses[0] == losses[1] {
+				t.Fatalf("losses %v: want one per worker, different", losses)
+			}
+			comm, err := l.Communication()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d.ReducedPerRound() != comm.PerWorker(state == AverageState) {
+				t.Errorf("state %s: the all-reduce moved %d floats per device, Communication says %d",
+					state, d.ReducedPerRound(), comm.PerWorker(state == AverageState))
+			}
+		}
+	})
+}
+
+// Without enough devices, RunDistributed says so (ErrTooFewDevices); options it does
+// not support are rejected by name.
+func TestRunDistributedErrors(t *testing.T) {
+	mlxtest.ForEach(t, func(t *testing.T, backend compute.Backend) {
+		K := backend.NumDevices() + 1
+		ds := workerDataset(t, 2, 10, K)
+		l := mustNew(t, sgd(0.1, false), Config{Workers: K, LocalSteps: 1, WorkerAxis: 1})
+		_, err := l.RunDistributed(backend, model.NewStore(), l.WrapLoss(mlpLoss(false)), ds, train.Config{Steps: 1, BatchSize: 2})
+		if !errors.Is(err, ErrTooFewDevices) {
+			t.Fatalf("K=%d on %d devices: error = %v, want ErrTooFewDevices", K, backend.NumDevices(), err)
+		}
+		l = mustNew(t, sgd(0.1, false), Config{Workers: 1, LocalSteps: 1, WorkerAxis: 1})
+		for _, c := range []struct {
+			cfg  train.Config
+			want string
+		}{
+			{train.Config{Steps: 1, SkipNonFinite: true}, "SkipNonFinite"},
+			{train.Config{Steps: 1, CheckpointDir: t.TempDir()}, "checkpoints"},
+			{train.Config{Steps: 1, Eval: ds}, "Eval"},
+			{train.Config{Steps: 0}, "Steps=0"},
+		} {
+			_, err := l.RunDistributed(backend, model.NewStore(), mlpLoss(false), ds, c.cfg)
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("config %+v: error = %v, want one containing %q", c.cfg, err, c.want)
+			}
+		}
+	})
+}
+
+// With K = 1 the distributed mode runs on one device (no device needed beyond the
+// first) and equals the in-graph simulation on every backend.
+func TestDistributedK1(t *testing.T) {
+	mlxtest.ForEach(t, func(t *testing.T, backend compute.Backend) {
+		ds := workerDataset(t, 4, 20, 1)
+		runCfg := train.Config{Steps: 4, BatchSize: 4, Seed: 1}
+		cfg := Config{Workers: 1, LocalSteps: 2, WorkerAxis: 1, Outer: DiLoCoOuter()}
+		a, b := mustNew(t, adam(), cfg), mustNew(t, adam(), cfg)
+		storeA, storeB := model.NewStore(), model.NewStore()
+		histA, err := train.Run(backend, storeA, a.WrapLoss(mlpLoss(false)), ds, a, runCfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		histB, err := b.RunDistributed(backend, storeB, mlpLoss(false), ds, runCfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		compareHistories(t, histA, histB)
+		for path, w := range storeValues(t, storeA, "/mlp/") {
+			assertClose(t, path, storeValues(t, storeB, path)[path], w, 1e-5)
+		}
+	})
+}
+
+func compareHistories(t *testing.T, want, got *history.History) {
+	t.Helper()
+	a, _ := want.Column("loss")
+	b, _ := got.Column("loss")
+	assertClose(t, "loss", b, a, 1e-5)
+}
