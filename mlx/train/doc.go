@@ -6,6 +6,13 @@
 // executable with GoMLX's model.Exec (variables, optimizer state and random states all
 // live in the model.Store), runs it, and records a history.History.
 //
+// # Time
+//
+// A record's Time is the wall-clock time spent executing steps since the run started:
+// compilation happens before the clock starts, and evaluation, callbacks and checkpoint
+// saves are not counted, so curves against time compare optimizers. The first step still
+// carries the backend's one-time start-up (on XLA CPU, about 0.1 s).
+//
 // # Reproducibility
 //
 // One seed ([Config.Seed]) controls all randomness of a run on a fresh Store: the model's
