@@ -33,12 +33,14 @@ export GOMLX_NO_AUTO_INSTALL     := 1
 # Go files whose change means the build cache should be warmed again.
 GO_SOURCES := $(shell find $(ROOT) -name '*.go' -not -path '$(ROOT)/.*' 2>/dev/null)
 
-.PHONY: help setup lab test test-go test-kernel bench-kernel vet uninstall prereqs
+.PHONY: help setup lab test test-go test-kernel fuzz bench-kernel bench vet uninstall prereqs
 
 help:
 	@echo "make lab          set up (once) and start JupyterLab on 127.0.0.1 in notebooks/"
 	@echo "make test         set up (once) and run all tests: go vet, go test, kernel conformance, notebooks"
 	@echo "make bench-kernel time kernel start to first cell output, cold and warm, over 5 fresh kernels"
+	@echo "make bench        the optimizer benchmarks (bench-optim, bench-zo, bench-localsgd) on XLA CPU"
+	@echo "make fuzz         run every Go fuzz target for FUZZTIME each (default 10s; e.g. FUZZTIME=5m)"
 	@echo "make setup        only install: .venv (Jupyter, XLA CPU plugin), .tools (GoNB, goimports, gopls), kernelspec"
 	@echo "make uninstall    remove everything setup installed in this folder"
 
@@ -96,7 +98,21 @@ test-go: setup
 test-kernel: setup
 	@cd $(ROOT) && "$(VPY)" -m pytest -q -p no:cacheprovider kernel/tests
 
-test: vet test-go test-kernel
+# Every fuzz target of every package, FUZZTIME each (short in `make test`, longer on demand).
+# A failing input is saved under the package's testdata/fuzz/ and replayed by go test from then on.
+FUZZTIME ?= 10s
+fuzz: setup
+	@cd $(ROOT) && for pkg in $$(go list ./...); do \
+		for target in $$(go test -list '^Fuzz' "$$pkg" | grep '^Fuzz' || true); do \
+			echo "fuzz: $$target in $$pkg for $(FUZZTIME)"; \
+			go test -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) "$$pkg" || exit 1; \
+		done; \
+	done
+
+test: vet test-go test-kernel fuzz
+
+bench: setup
+	@cd $(ROOT) && go run ./cmd/bench-optim && go run ./cmd/bench-zo && go run ./cmd/bench-localsgd
 
 bench-kernel: setup
 	@cd $(ROOT) && "$(VPY)" kernel/bench_kernel.py --kernels 5
