@@ -47,7 +47,7 @@ help:
 prereqs:
 	@$(ROOT)/kernel/check-prereqs.sh "$(PYTHON)"
 
-setup: prereqs $(STAMPS)/venv $(STAMPS)/tools $(XLA_PLUGIN) $(KERNELSPEC) $(STAMPS)/warm
+setup: prereqs $(STAMPS)/venv $(STAMPS)/tools $(STAMPS)/xla $(KERNELSPEC) $(STAMPS)/warm
 
 # Python side: JupyterLab, nbclient, jupyter_kernel_test, pytest and the XLA CPU plugin wheel.
 $(STAMPS)/venv: $(ROOT)/kernel/requirements.txt $(ROOT)/kernel/constraints.txt
@@ -67,11 +67,13 @@ $(STAMPS)/tools: $(ROOT)/go.mod $(ROOT)/go.sum $(ROOT)/kernel/gopls/go.mod $(ROO
 	@mkdir -p $(STAMPS) && touch $@
 
 # go-xla looks for plugins named pjrt_c_api_<name>_plugin.so: link the wheel's library
-# under that name, then check that it loads and computes.
-$(XLA_PLUGIN): $(STAMPS)/venv
+# under that name, then check that it loads and computes. (A stamp, not the link itself,
+# is the target: make would compare the wheel file's own, older, time.)
+$(STAMPS)/xla: $(STAMPS)/venv $(ROOT)/go.sum
 	@so="$(XLA_WHEEL_SO)"; [ -n "$$so" ] || { echo "setup: the xla-cpu-pjrt wheel installed no xla_cpu_pjrt.so in $(VENV)" >&2; exit 1; }; \
-		mkdir -p $(XLA_DIR) && ln -sfn "$$so" $@.tmp && mv -fT $@.tmp $@
+		mkdir -p $(XLA_DIR) && ln -sfn "$$so" $(XLA_PLUGIN).tmp && mv -fT $(XLA_PLUGIN).tmp $(XLA_PLUGIN)
 	@cd $(ROOT) && GOMLX_BACKEND= go run ./cmd/mlx-backend -require=xla_cpu
+	@mkdir -p $(STAMPS) && touch $@
 
 $(KERNELSPEC): $(STAMPS)/venv $(ROOT)/kernel/install-kernelspec.sh $(ROOT)/kernel/logo-svg.svg
 	@$(ROOT)/kernel/install-kernelspec.sh "$(VENV)/share/jupyter"
