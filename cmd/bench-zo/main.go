@@ -64,7 +64,7 @@ var (
 )
 
 // modes measured, in order.
-var modes = []string{"forward", "zo-m1", "zo-m4", "zo-m1-rademacher", "sgd"}
+var modes = []string{"forward", "zo-m1", "zo-m1-regenerate", "zo-m4", "zo-m1-rademacher", "sgd"}
 
 func main() {
 	flag.Parse()
@@ -176,13 +176,16 @@ func (b *bench) prepare(mode string) (*setup, error) {
 		graphFn = func(scope *model.Scope, x, y *graph.Node) *graph.Node {
 			return loss(scope, []*graph.Node{x}, []*graph.Node{y})
 		}
-	case "zo-m1", "zo-m4", "zo-m1-rademacher":
+	case "zo-m1", "zo-m1-regenerate", "zo-m4", "zo-m1-rademacher":
 		c := zo.Config{LearningRate: 1e-4, Epsilon: 1e-3, Directions: 1}
 		if mode == "zo-m4" {
 			c.Directions = 4
 		}
 		if mode == "zo-m1-rademacher" {
 			c.Distribution = zo.Rademacher
+		}
+		if mode == "zo-m1-regenerate" {
+			c.RegenerateZ = true
 		}
 		if stepper, err = zo.New(c); err != nil {
 			return nil, err

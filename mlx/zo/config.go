@@ -46,6 +46,12 @@ type Config struct {
 	Rule optimizer.Interface
 	// Distribution is the law of the directions z: Gaussian (the zero value, MeZO's) or Rademacher.
 	Distribution Distribution
+	// RegenerateZ trades time for memory with Gaussian directions: z is recomputed in each of
+	// its three uses (θ+εz, θ-εz, the update) instead of being computed once per step and kept,
+	// which saves ½ parameter copy of memory on XLA for about one forward pass more per step
+	// (see cmd/bench-zo). The values, hence the training, are the same bit for bit.
+	// Rademacher directions are cheap and always regenerated.
+	RegenerateZ bool
 	// Mask, if set, restricts the perturbation to a subset of each variable (sparse ZO).
 	Mask Mask
 	// Trace records the seeds and projected gradients of every step (see [ZO.Trace]).

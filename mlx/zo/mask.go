@@ -37,11 +37,21 @@ type randomMask struct {
 
 func (m randomMask) String() string  { return fmt.Sprintf("random(%g, seed=%d)", m.fraction, m.seed) }
 func (m randomMask) validate() error { return checkFraction(m.fraction) }
+
+// build draws entry i with the directions' hash (normal.go), keyed by the mask's seed and
+// the variable's index: it is in the subset if its word w(2i) < fraction·2^32.
 func (m randomMask) build(index int, value *graph.Node) *graph.Node {
 	g := value.Graph()
-	state := graph.RNGStateFromSeedForGraph(g, m.seed*1_000_003+int64(index))
-	_, u := graph.RandomUniform(state, value.Shape())
-	return graph.ConvertDType(graph.LessThan(u, graph.Scalar(g, value.DType(), m.fraction)), value.DType())
+	threshold := math.Round(m.fraction * (1 << 32))
+	if threshold >= 1<<32 {
+		return graph.OnesLike(value)
+	}
+	// The mask's "seed": its own constant in the last word keeps it apart from any direction's.
+	seed := graph.Const(g, []uint64{uint64(m.seed), 0x6D61736B_5A0E5EED, 0})
+	k0, k1 := directionKeys(seed, index)
+	w := evenWords(k0, k1, value.Shape().Size())
+	in := graph.LessThan(w, graph.Scalar(g, dtypes.Uint32, uint32(threshold)))
+	return graph.Reshape(graph.ConvertDType(in, value.DType()), value.Shape().Dimensions...)
 }
 
 // MagnitudeMask perturbs, in each variable, the entries of smallest magnitude: the

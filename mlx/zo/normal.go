@@ -40,14 +40,23 @@ func (d Distribution) String() string {
 //
 //   - From the direction's seed (a Philox state, 3 uint64) and the variable's index, two
 //     32-bit keys k0, k1 are derived (scalar hashing).
-//   - Entry i of the variable gets the 32-bit words b_j = h(h(2i+j + k0) ^ k1), j = 0, 1,
-//     where h is Wellons' "lowbias32" integer hash (a bijection with full avalanche).
-//   - Gaussian: exact Box-Muller, z = sqrt(-2 ln u) · s · cos(π/2 · f), with u ∈ (0, 1] from
-//     the 32 bits of b_0, the sign s from bit 0 of b_1 and f ∈ [0, 1) from its top 23 bits
-//     (±cos of a uniform angle on a quarter turn is distributed as cos of a uniform angle on
-//     the full turn). ln and cos are evaluated in float32 with polynomials accurate to a
-//     few ulps, so z is N(0, 1) up to float32 rounding, with tails out to |z| ≈ 6.8.
-//   - Rademacher: z = ±1 from bit 0 of b_0.
+//   - Counter c gets the 32-bit word w(c) = h(h(c + k0) ^ k1), where h is Wellons'
+//     "lowbias32" integer hash (a bijection with full avalanche). Two keyed rounds are needed:
+//     with one, seeds whose keys differ by a few bits give correlated directions (the tests
+//     catch it).
+//   - Gaussian: exact Box-Muller on pairs (see [gaussianPairs]): pair p has the words
+//     b0 = w(2p) and b1 = w(2p+1); u ∈ (0, 1] comes from the 32 bits of b0, the angle
+//     fraction f ∈ [0, 1) from the top 23 bits of b1 and two signs from its bits 0 and 1, and
+//     the pair is r·(s0·cos(π/2·f), s1·sin(π/2·f)) with r = sqrt(-2 ln u). (±cos, ±sin of a
+//     uniform angle on a quarter turn, with independent signs, are the cos and sin of a
+//     uniform angle on the full turn.) One log and one square root serve two normals. ln and
+//     cos are float32 polynomials (errors measured by TestLogPolynomial and
+//     TestCosPolynomial: relative 1e-7 for ln, absolute 2.5e-7 for cos), so z is N(0, 1) up
+//     to float32 rounding, with tails out to |z| = sqrt(2·33·ln 2) ≈ 6.76 (u >= 2^-33).
+//   - Rademacher: z = ±1 from bit 0 of w(2i) for entry i.
+//
+// normal_test.go checks the output statistically (moments, Kolmogorov-Smirnov, tails,
+// correlations within a variable, across variables and across seeds), on every backend.
 //
 // The arithmetic is float32 whatever the variable's dtype (the result is converted), and
 // it is the same on every backend, so a seed gives the same z everywhere up to the
@@ -86,22 +95,18 @@ func directionKeys(seed *graph.Node, index int) (k0, k1 *graph.Node) {
 	return k0, h
 }
 
-// randomWords returns, for each entry of a tensor of the given shape (flattened, size n),
-// the words b_0 and b_1 (uint32[n]) of the generator keyed by (k0, k1).
-func randomWords(k0, k1 *graph.Node, n int, both bool) (b0, b1 *graph.Node) {
+// word is w(c) = h(h(c + k0) ^ k1) for uint32 counters c and keys k0, k1.
+func word(c, k0, k1 *graph.Node) *graph.Node {
+	return lowbias32(graph.BitwiseXor(lowbias32(graph.Add(c, k0)), k1))
+}
+
+// evenWords returns w(2i) for i = 0..n-1 (uint32[n]), keyed by (k0, k1).
+func evenWords(k0, k1 *graph.Node, n int) *graph.Node {
 	g := k0.Graph()
 	if uint64(n) >= 1<<31 {
 		exceptions.Panicf("zo: a variable of %d entries is too large for the direction generator (max 2^31-1)", n)
 	}
-	counter := graph.BitwiseShiftLeftScalar(graph.Iota(g, shapes.Make(dtypes.Uint32, n), 0), 1)
-	word := func(c *graph.Node) *graph.Node {
-		return lowbias32(graph.BitwiseXor(lowbias32(graph.Add(c, k0)), k1))
-	}
-	b0 = word(counter)
-	if both {
-		b1 = word(graph.BitwiseOr(counter, graph.Scalar(g, dtypes.Uint32, uint32(1))))
-	}
-	return b0, b1
+	return word(graph.BitwiseShiftLeftScalar(graph.Iota(g, shapes.Make(dtypes.Uint32, n), 0), 1), k0, k1)
 }
 
 // horner evaluates c[0] + c[1] x + c[2] x² + ... in x's dtype.
@@ -114,46 +119,51 @@ func horner(x *graph.Node, c ...float64) *graph.Node {
 	return r
 }
 
-// log32 is ln(x) for positive normal float32 x: x = 2^e·m with m ∈ [√½, √2), and
-// ln m = 2 atanh(s), s = (m-1)/(m+1), |s| <= 0.1716, by its series to s^9 (error < 1e-9).
+// log32 is ln(x) for positive normal float32 x, without division (so that XLA fuses it
+// like any cheap elementwise op): x = 2^e·m with m ∈ [√½, √2), t = m - 1 (exact), and
+// ln m = t - t²/2 + t³·P(t), with Cephes' logf polynomial P of degree 8; e·ln 2 is added in
+// two parts (Cody-Waite). On the generator's inputs [2^-33, 1] (TestLogPolynomial, both
+// backends): absolute error < 1e-6 and relative error < 8e-8 (under one float32 ulp), so
+// -2 ln u, and the Box-Muller radius, are float32-accurate.
 func log32(x *graph.Node) *graph.Node {
 	g := x.Graph()
 	bits := graph.Bitcast(x, dtypes.Int32)
 	e := graph.BitwiseShiftRightArithmeticScalar(graph.Sub(bits, graph.Scalar(g, dtypes.Int32, int32(0x3f3504f3))), 23)
 	m := graph.Bitcast(graph.Sub(bits, graph.BitwiseShiftLeftScalar(e, 23)), dtypes.Float32)
-	one := graph.Scalar(g, dtypes.Float32, 1)
-	s := graph.Div(graph.Sub(m, one), graph.Add(m, one))
-	p := horner(graph.Mul(s, s), 2, 2.0/3, 2.0/5, 2.0/7, 2.0/9)
-	return graph.Add(graph.Mul(s, p), graph.MulScalar(graph.ConvertDType(e, dtypes.Float32), math.Ln2))
+	t := graph.AddScalar(m, -1)
+	t2 := graph.Mul(t, t)
+	p := horner(t, 3.3333331174e-1, -2.4999993993e-1, 2.0000714765e-1, -1.6668057665e-1, 1.4249322787e-1,
+		-1.2420140846e-1, 1.1676998740e-1, -1.1514610310e-1, 7.0376836292e-2)
+	ef := graph.ConvertDType(e, dtypes.Float32)
+	// y = t³·P(t) - e·2.12194440e-4 - t²/2; ln x = (t + y) + e·0.693359375.
+	y := graph.Mul(graph.Mul(p, t), t2)
+	y = graph.Add(y, graph.MulScalar(ef, -2.12194440e-4))
+	y = graph.Add(y, graph.MulScalar(t2, -0.5))
+	return graph.Add(graph.Add(t, y), graph.MulScalar(ef, 0.693359375))
 }
 
-// cosQuarter32 is cos(a) for a ∈ [0, π/2] (float32), by its Taylor series to a^12 (error < 1e-8).
+// cosQuarter32 is cos(a) for a ∈ [0, π/2] (float32), by the even polynomial of degree 10
+// of Abramowitz & Stegun 4.3.99 (approximation error <= 2e-9 on [0, π/2]); with float32
+// rounding, the absolute error is < 2.5e-7 on the generator's inputs (TestCosPolynomial).
 func cosQuarter32(a *graph.Node) *graph.Node {
-	return horner(graph.Mul(a, a), 1, -1.0/2, 1.0/24, -1.0/720, 1.0/40320, -1.0/3628800, 1.0/479001600)
+	return horner(graph.Mul(a, a), 1, -0.4999999963, 0.0416666418, -0.0013888397, 0.0000247609, -0.0000002605)
 }
 
-// directionFor returns z for one variable: its shape, drawn from keys (k0, k1).
-func directionFor(k0, k1 *graph.Node, shape shapes.Shape, dist Distribution) *graph.Node {
+// directionFor returns z for one variable: its shape, drawn from keys (k0, k1). With
+// regenerate, a Gaussian z is left for XLA to recompute in each consumer (see Config.RegenerateZ);
+// otherwise it is stored, computed only once the scalar after (if not nil) is.
+func directionFor(k0, k1 *graph.Node, shape shapes.Shape, dist Distribution, regenerate bool, after *graph.Node) *graph.Node {
 	g := k0.Graph()
 	n := shape.Size()
 	u32 := func(v uint32) *graph.Node { return graph.Scalar(g, dtypes.Uint32, v) }
 	var z *graph.Node
 	switch dist {
 	case Rademacher:
-		b0, _ := randomWords(k0, k1, n, false)
+		b0 := evenWords(k0, k1, n)
 		// ±1: the sign bit of 1.0f taken from bit 0 of b0.
 		z = graph.Bitcast(graph.BitwiseOr(graph.BitwiseShiftLeftScalar(b0, 31), u32(0x3f800000)), dtypes.Float32)
 	case Gaussian:
-		b0, b1 := randomWords(k0, k1, n, true)
-		// u ∈ (0, 1]: b0·2^-32 + 2^-33 (rounded to float32; u = 1 gives z = 0).
-		u := graph.AddScalar(graph.MulScalar(graph.ConvertDType(b0, dtypes.Float32), 1.0/(1<<32)), 1.0/(1<<33))
-		r := graph.Sqrt(graph.Max(graph.MulScalar(log32(u), -2), graph.ScalarZero(g, dtypes.Float32)))
-		// f ∈ [0, 1) from the top 23 bits of b1: the float 1.f minus 1.
-		f := graph.AddScalar(graph.Bitcast(graph.BitwiseOr(graph.BitwiseShiftRightLogicalScalar(b1, 9), u32(0x3f800000)), dtypes.Float32), -1)
-		c := cosQuarter32(graph.MulScalar(f, math.Pi/2))
-		// Random sign from bit 0 of b1, flipped into the sign bit of the cosine.
-		c = graph.Bitcast(graph.BitwiseXor(graph.Bitcast(c, dtypes.Uint32), graph.BitwiseShiftLeftScalar(b1, 31)), dtypes.Float32)
-		z = graph.Mul(r, c)
+		z = gaussianPairs(k0, k1, n, regenerate, after)
 	default:
 		exceptions.Panicf("zo: unknown Distribution %d", int(dist))
 	}
@@ -163,13 +173,88 @@ func directionFor(k0, k1 *graph.Node, shape shapes.Shape, dist Distribution) *gr
 	return graph.Reshape(z, shape.Dimensions...)
 }
 
+// gaussianPairs returns n normals (float32[n]) as P = ⌈n/2⌉ Box-Muller pairs: entry p is
+// r·s0·cos(π/2·f) and entry P+p is r·s1·sin(π/2·f) (the last one dropped if n is odd), with
+// r = sqrt(-2 ln u), u from the word b0 = w(2p) of pair p, and f, s0, s1 from b1 = w(2p+1).
+// z is built as a [2, P] array whose rows are the cos and sin outputs: in XLA's loop over
+// it, the radius is read contiguously and the cos/sin choice is the same for a whole row.
+//
+// The radius is computed over the pairs, and XLA keeps it in a buffer of n/2 floats (it
+// does not recompute a square root per use). The rest (hash of b1, cosine, signs) is cheap
+// enough for XLA to fuse into each consumer of z, which is what regenerate asks for: z is
+// then never stored, at the price of that work in each consumer. Otherwise z is divided by a
+// 1 that XLA cannot see through, which makes it too "expensive" to duplicate: XLA computes
+// it once into a buffer that its consumers read. The values are the same either way.
+func gaussianPairs(k0, k1 *graph.Node, n int, regenerate bool, after *graph.Node) *graph.Node {
+	g := k0.Graph()
+	u32 := func(v uint32) *graph.Node { return graph.Scalar(g, dtypes.Uint32, v) }
+	pairs := (n + 1) / 2
+	if uint64(2*pairs) >= 1<<31 {
+		exceptions.Panicf("zo: a variable of %d entries is too large for the direction generator (max 2^31-2)", n)
+	}
+	// Radius, per pair: u ∈ (0, 1] is b0·2^-32 + 2^-33 (rounded to float32; u = 1 gives r = 0).
+	counter := graph.BitwiseShiftLeftScalar(graph.Iota(g, shapes.Make(dtypes.Uint32, pairs), 0), 1)
+	if !regenerate && after != nil {
+		// The same counter, but computed from after (XLA cannot tell): the radius buffer is
+		// then not filled before it is needed.
+		counter = graph.BitwiseXor(counter, graph.BitwiseXor(graph.Bitcast(opaqueOne(after), dtypes.Uint32), u32(0x3f800000)))
+	}
+	b0 := word(counter, k0, k1)
+	u := graph.AddScalar(graph.MulScalar(graph.ConvertDType(b0, dtypes.Float32), 1.0/(1<<32)), 1.0/(1<<33))
+	r := graph.Sqrt(graph.Max(graph.MulScalar(log32(u), -2), graph.ScalarZero(g, dtypes.Float32)))
+	r = graph.BroadcastToDims(graph.Reshape(r, 1, pairs), 2, pairs)
+
+	// Angle, per entry (j, p) of the [2, P] array: b1 = w(2p+1), the same for both rows.
+	shape := shapes.Make(dtypes.Uint32, 2, pairs)
+	j := graph.Iota(g, shape, 0)
+	b1 := word(graph.BitwiseOr(graph.BitwiseShiftLeftScalar(graph.Iota(g, shape, 1), 1), u32(1)), k0, k1)
+	// f ∈ [0, 1) from the top 23 bits of b1 (the float 1.f minus 1); row 1 takes
+	// sin(π/2·f) = cos(π/2·(1-f)), 1-f being exact.
+	f := graph.AddScalar(graph.Bitcast(graph.BitwiseOr(graph.BitwiseShiftRightLogicalScalar(b1, 9), u32(0x3f800000)), dtypes.Float32), -1)
+	f = graph.Where(graph.Equal(j, u32(1)), graph.OneMinus(f), f)
+	c := cosQuarter32(graph.MulScalar(f, math.Pi/2))
+	// Random sign from bit j of b1 (s0 from bit 0, s1 from bit 1), flipped into the sign bit of the cosine.
+	sign := graph.BitwiseShiftLeftScalar(graph.BitwiseShiftRightLogical(b1, j), 31)
+	c = graph.Bitcast(graph.BitwiseXor(graph.Bitcast(c, dtypes.Uint32), sign), dtypes.Float32)
+	z := graph.Mul(r, c)
+	if !regenerate {
+		// Dividing by 1 is exact, and makes z too "expensive" for XLA to recompute per consumer.
+		if after == nil {
+			after = k1
+		}
+		z = graph.Div(z, opaqueOne(after))
+	}
+	z = graph.Reshape(z, 2*pairs)
+	if 2*pairs != n {
+		z = graph.Slice(z, graph.AxisRange(0, n))
+	}
+	return z
+}
+
+// opaqueOne returns a float32 scalar 1 computed from x (a scalar of a 32-bit dtype) as the
+// bits (x | 1.0f) & 1.0f, which XLA does not simplify: dividing by it is exact, and keeps
+// XLA from duplicating the dividend into several consumers (it does not recompute a
+// division), so that the dividend is computed once and stored.
+func opaqueOne(x *graph.Node) *graph.Node {
+	g := x.Graph()
+	if x.DType() == dtypes.Float64 {
+		x = graph.ConvertDType(x, dtypes.Float32)
+	}
+	if x.DType() != dtypes.Uint32 {
+		x = graph.Bitcast(x, dtypes.Uint32)
+	}
+	oneBits := graph.Scalar(g, dtypes.Uint32, uint32(0x3f800000))
+	return graph.Bitcast(graph.BitwiseAnd(graph.BitwiseOr(x, oneBits), oneBits), dtypes.Float32)
+}
+
 // sampleZ regenerates z for one direction from its seed (uint64[3]): one tensor per shape,
-// the index-th drawn with keys derived from (seed, index).
-func sampleZ(seed *graph.Node, shapesList []shapes.Shape, dist Distribution) []*graph.Node {
+// the index-th drawn with keys derived from (seed, index). regenerate and after are
+// scheduling hints for XLA (see directionFor); they do not change the values.
+func sampleZ(seed *graph.Node, shapesList []shapes.Shape, dist Distribution, regenerate bool, after *graph.Node) []*graph.Node {
 	zs := make([]*graph.Node, len(shapesList))
 	for i, s := range shapesList {
 		k0, k1 := directionKeys(seed, i)
-		zs[i] = directionFor(k0, k1, s, dist)
+		zs[i] = directionFor(k0, k1, s, dist, regenerate, after)
 	}
 	return zs
 }

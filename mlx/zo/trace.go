@@ -165,7 +165,7 @@ func SampleZ(backend compute.Backend, seed Seed, shapesList []shapes.Shape, dist
 				err = fmt.Errorf("%v", r)
 			}
 		}()
-		exec, err := graph.NewExec(backend, func(s *graph.Node) []*graph.Node { return sampleZ(s, shapesList, dist) })
+		exec, err := graph.NewExec(backend, func(s *graph.Node) []*graph.Node { return sampleZ(s, shapesList, dist, false, nil) })
 		if err != nil {
 			return err
 		}

@@ -151,17 +151,22 @@ func (z *ZO) BuildStep(scope *model.Scope, lossFn train.LossFn, inputs, labels [
 	for i, v := range vars {
 		shapesList[i] = v.Shape()
 	}
-	var lossSum *graph.Node
+	var lossSum, after *graph.Node
 	gproj := make([]*graph.Node, m)
-	allZ := make([][]*graph.Node, m)
+	var sums []*graph.Node // Σ_k g_k z_k so far, per variable.
 	for k := range m {
-		// z_k is generated once per step and direction and used for θ+εz, θ-εz and the update:
-		// the compiled step holds it (one parameter copy) instead of running the RNG three times.
-		zs := z.maskedZ(seeds[k], shapesList, masks)
-		allZ[k] = zs
-		lossAt := func(sign float64) *graph.Node {
+		// z_k is used for θ+εz, θ-εz and the update: XLA computes it once and keeps it (one
+		// parameter copy) or, with Config.RegenerateZ, recomputes it in each (see gaussianPairs).
+		zs := z.maskedZ(seeds[k], shapesList, masks, after)
+		lossAt := func(sign float64, after *graph.Node) *graph.Node {
 			for i, v := range vars {
 				eps := graph.Scalar(g, theta[i].DType(), sign*z.cfg.Epsilon)
+				if after != nil {
+					// ±ε + 0·after is ±ε (or NaN if after is not finite, when the step is void anyway):
+					// a data dependency that makes XLA build these perturbed parameters only once
+					// `after` is computed, instead of those of all evaluations up front (m copies).
+					eps = graph.Add(eps, graph.Mul(graph.ScalarZero(g, theta[i].DType()), graph.ConvertDType(after, theta[i].DType())))
+				}
 				v.SetNodeValue(graph.Add(theta[i], graph.Mul(eps, zs[i])))
 			}
 			loss := lossFn(scope.ResetVisited(), inputs, labels)
@@ -170,7 +175,8 @@ func (z *ZO) BuildStep(scope *model.Scope, lossFn train.LossFn, inputs, labels [
 			}
 			return loss
 		}
-		plus, minus := lossAt(+1), lossAt(-1)
+		plus := lossAt(+1, after)
+		minus := lossAt(-1, plus)
 		gproj[k] = graph.DivScalar(graph.Sub(plus, minus), 2*z.cfg.Epsilon)
 		pair := graph.Add(plus, minus)
 		if lossSum == nil {
@@ -178,13 +184,23 @@ func (z *ZO) BuildStep(scope *model.Scope, lossFn train.LossFn, inputs, labels [
 		} else {
 			lossSum = graph.Add(lossSum, pair)
 		}
+		// Accumulate g_k z_k now, so that z_k need not be kept until the end.
+		sums = accumulate(sums, gproj[k], zs, k, m)
+		if k < m-1 {
+			// The next direction starts once this one is accumulated (0·sum[0] per variable).
+			after = minus
+			for _, sum := range sums {
+				first := graph.ConvertDType(graph.Reshape(graph.Slice(graph.Reshape(sum, -1), graph.AxisRange(0, 1))), after.DType())
+				after = graph.Add(after, graph.Mul(graph.ScalarZero(g, after.DType()), first))
+			}
+		}
 	}
 	for i, v := range vars {
 		v.SetNodeValue(theta[i]) // Back to θ, exactly.
 	}
 	gprojVec := graph.Stack(gproj, 0)
 	seedsMat := graph.Stack(seeds, 0)
-	z.applyUpdate(scope, vars, theta, shapesList, masks, seedsMat, gprojVec, allZ)
+	z.applyUpdate(scope, vars, theta, shapesList, masks, seedsMat, gprojVec, sums)
 
 	// Expose the step's seeds and projected gradients as (small) variables.
 	stateScope := store.Scope(z.scope)
@@ -209,8 +225,10 @@ func (z *ZO) masks(theta []*graph.Node) []*graph.Node {
 	return out
 }
 
-func (z *ZO) maskedZ(seed *graph.Node, shapesList []shapes.Shape, masks []*graph.Node) []*graph.Node {
-	zs := sampleZ(seed, shapesList, z.cfg.Distribution)
+// maskedZ returns the direction of seed, masked; after (nil, or a scalar the direction must
+// not be computed before) only schedules it.
+func (z *ZO) maskedZ(seed *graph.Node, shapesList []shapes.Shape, masks []*graph.Node, after *graph.Node) []*graph.Node {
+	zs := sampleZ(seed, shapesList, z.cfg.Distribution, z.cfg.RegenerateZ, after)
 	for i := range zs {
 		if masks[i] != nil {
 			zs[i] = graph.Mul(zs[i], masks[i])
@@ -219,9 +237,33 @@ func (z *ZO) maskedZ(seed *graph.Node, shapesList []shapes.Shape, masks []*graph
 	return zs
 }
 
+// accumulate adds g_k·z_k (k-th of m directions) to the running sums Σ g_k z_k, one per
+// variable (sums is nil for k = 0). Except after the last direction, each sum is divided by
+// an exact 1 that XLA cannot see through ([opaqueOne]): that keeps XLA from fusing the m
+// terms into one loop at the end, which would hold the m directions' z until then; each
+// partial sum is stored instead, and z_k freed. The step and Replay both use it. The sums
+// are taken by [sumOfProducts], whose rounding does not depend on how XLA fuses them (z_k
+// is stored in the step and fused into the sum in Replay).
+func accumulate(sums []*graph.Node, gk *graph.Node, zs []*graph.Node, k, m int) []*graph.Node {
+	out := make([]*graph.Node, len(zs))
+	for i := range zs {
+		g := graph.ConvertDType(gk, zs[i].DType())
+		if sums == nil {
+			out[i] = graph.Mul(g, zs[i])
+		} else {
+			out[i] = sumOfProducts(sums[i], g, zs[i])
+		}
+		if k < m-1 {
+			out[i] = graph.Div(out[i], graph.ConvertDType(opaqueOne(gk), zs[i].DType()))
+		}
+	}
+	return out
+}
+
 // applyUpdate applies the update of one step, given the values θ at its start, the seeds
-// (uint64 [m, 3]) and the projected gradients ([m]). The step graph and Replay both use it;
-// the step passes the z it already generated (allZ), Replay passes nil to regenerate z from the seeds.
+// (uint64 [m, 3]), the projected gradients ([m]) and Σ_k g_k z_k per variable. The step and
+// Replay both use it; the step passes the sums it accumulated, Replay passes nil to
+// regenerate z from the seeds and accumulate them the same way.
 //
 // Bit-for-bit replays: XLA contracts a·b+c into fused multiply-adds when both operations
 // land in the same fused loop. Every multiplication here feeds an addition in the same
@@ -232,29 +274,19 @@ func (z *ZO) maskedZ(seed *graph.Node, shapesList []shapes.Shape, masks []*graph
 // are taken by [sumOfProducts] in float64, where the products are exact. Hyperparameters
 // are rounded to the variable's dtype.
 func (z *ZO) applyUpdate(scope *model.Scope, vars []*model.Variable, theta []*graph.Node, shapesList []shapes.Shape,
-	masks []*graph.Node, seeds, gproj *graph.Node, allZ [][]*graph.Node) {
+	masks []*graph.Node, seeds, gproj *graph.Node, sums []*graph.Node) {
 	g := seeds.Graph()
 	m := seeds.Shape().Dimensions[0]
-	grads := make([]*graph.Node, len(vars))
 	hyper := func(v float64, dt dtypes.DType) *graph.Node { return graph.Scalar(g, dt, v) }
-	for k := range m {
-		seed := graph.Reshape(graph.Slice(seeds, graph.AxisElem(k)), 3)
-		gk := graph.Reshape(graph.Slice(gproj, graph.AxisElem(k)))
-		var zs []*graph.Node
-		if allZ != nil {
-			zs = allZ[k] // The same values the seed regenerates (GoMLX's RNG is deterministic).
-		} else {
-			zs = z.maskedZ(seed, shapesList, masks)
-		}
-		for i := range vars {
-			term := graph.Mul(graph.ConvertDType(gk, zs[i].DType()), zs[i])
-			if grads[i] == nil {
-				grads[i] = term
-			} else {
-				grads[i] = graph.Add(grads[i], term)
-			}
+	grads := sums
+	if grads == nil {
+		for k := range m {
+			seed := graph.Reshape(graph.Slice(seeds, graph.AxisElem(k)), 3)
+			gk := graph.Reshape(graph.Slice(gproj, graph.AxisElem(k)))
+			grads = accumulate(grads, gk, z.maskedZ(seed, shapesList, masks, nil), k, m)
 		}
 	}
+	grads = append([]*graph.Node(nil), grads...)
 	for i, v := range vars {
 		dt := v.DType()
 		if m > 1 {
