@@ -47,7 +47,6 @@ func (l *LocalSGD) BuildStep(scope *model.Scope, lossFn train.LossFn, inputs, la
 		exceptions.Panicf("localsgd %s: inputs is empty: it needs at least one input with a leading axis of the %d workers",
 			l.name, l.cfg.Workers)
 	}
-	lossFn = l.unwrapLoss(lossFn)
 	g := inputs[0].Graph()
 	store := scope.Store()
 	K := l.cfg.Workers
@@ -190,6 +189,25 @@ func (l *LocalSGD) BuildStep(scope *model.Scope, lossFn train.LossFn, inputs, la
 	stepVar.SetNodeValue(globalStepAfter)
 	counterVar.SetNodeValue(AddScalar(counter, 1))
 	return l.average(losses)
+}
+
+// CreateVariables implements [train.VariableCreator]: mlx/train's loop calls it, instead
+// of the loss function, to create the model's variables before building the step. It
+// evaluates lossFn, the loss of one worker's batch, once on worker 0's part of inputs and
+// labels (sliced along Config.WorkerAxis, as in BuildStep) and returns that loss.
+//
+// It is a graph-building function: it panics on error.
+func (l *LocalSGD) CreateVariables(scope *model.Scope, lossFn train.LossFn, inputs, labels []*Node) *Node {
+	if lossFn == nil {
+		exceptions.Panicf("localsgd %s: the loss function is nil", l.name)
+	}
+	if len(inputs) == 0 {
+		exceptions.Panicf("localsgd %s: inputs is empty: it needs at least one input with a leading axis of the %d workers",
+			l.name, l.cfg.Workers)
+	}
+	workerInputs := l.splitWorkers("inputs", inputs)
+	workerLabels := l.splitWorkers("labels", labels)
+	return l.callLoss(scope, lossFn, workerInputs[0], workerLabels[0])
 }
 
 // splitWorkers slices each node's leading axis (of dimension K) into the K workers' parts.

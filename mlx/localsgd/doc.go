@@ -18,7 +18,10 @@
 //
 // With mlx/train's loop: split the dataset with data.ShardIID or data.ShardDirichlet,
 // regroup it with [ShardedDataset] (batches [batch, K, ...], so Config.WorkerAxis = 1),
-// and pass the loss through [LocalSGD.WrapLoss] (see the package example).
+// and give train.Run the loss of one worker's batch (see the package example): LocalSGD
+// implements train.VariableCreator, so the loop creates the model's variables on worker
+// 0's part of the first batch. Config.Eval, if set, must then be an unsharded dataset:
+// the loop evaluates the global model with the loss function on it.
 //
 // # Layout and cost
 //

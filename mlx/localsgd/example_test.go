@@ -43,7 +43,7 @@ func Example() {
 	}
 	mlp := models.MLPConfig{Hidden: []int{16}, Outputs: 2, Activation: "tanh"}
 	store := model.NewStore()
-	hist, err := train.Run(gobackend.GetBackend(), store, stepper.WrapLoss(models.Classifier(mlp.Fn())), sharded, stepper,
+	hist, err := train.Run(gobackend.GetBackend(), store, models.Classifier(mlp.Fn()), sharded, stepper,
 		train.Config{Steps: 20, BatchSize: 16, Seed: 1, LogEvery: 20})
 	if err != nil {
 		fmt.Println(err)

@@ -37,13 +37,16 @@ type LocalSGD struct {
 	prefix  string
 	name    string
 
-	mu        sync.Mutex
-	comm      *Communication
-	perWorker train.LossFn // the loss given to the last WrapLoss call
+	mu   sync.Mutex
+	comm *Communication
 }
 
-// The LocalSGD stepper plugs into mlx/train's loop.
-var _ train.Stepper = (*LocalSGD)(nil)
+// The LocalSGD stepper plugs into mlx/train's loop, which creates the model's variables
+// through it.
+var (
+	_ train.Stepper         = (*LocalSGD)(nil)
+	_ train.VariableCreator = (*LocalSGD)(nil)
+)
 
 // New returns local SGD with the given inner optimizer, or an error naming the first
 // out-of-range hyperparameter (Workers < 1, LocalSteps < 1, ProxMu < 0, Outer.LR <= 0,

@@ -61,7 +61,6 @@ func (l *LocalSGD) buildSPMDStep(scope *model.Scope, lossFn train.LossFn, inputs
 	if lossFn == nil {
 		exceptions.Panicf("localsgd %s: the loss function is nil", l.name)
 	}
-	lossFn = l.unwrapLoss(lossFn)
 	g := inputs[0].Graph()
 	store := scope.Store()
 

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"reflect"
 	"time"
 
 	"github.com/gomlx/compute"
@@ -68,9 +67,9 @@ type deviceCopies struct {
 }
 
 // NewDistributed prepares the distributed mode on the first K devices of backend, for
-// a model whose variables live in store. lossFn is the loss of one worker's batch, or
-// one returned by [LocalSGD.WrapLoss]. It returns an error wrapping [ErrTooFewDevices] if
-// the backend has fewer than K devices. With K = 1 it runs an ordinary one-device program.
+// a model whose variables live in store. lossFn is the loss of one worker's batch. It
+// returns an error wrapping [ErrTooFewDevices] if the backend has fewer than K devices.
+// With K = 1 it runs an ordinary one-device program.
 //
 // The programs are compiled at the first [Distributed.Step]. Variables without a value
 // then are initialized on one device and copied to the others (as mlx/train's Run,
@@ -467,9 +466,9 @@ func (d *Distributed) Finalize() {
 // RunDistributed trains like mlx/train's Run with this stepper, but with one worker per
 // device (see [Distributed]): ds and cfg are those Run takes (batches carrying the K
 // workers along Config.WorkerAxis, e.g. from [ShardedDataset]), and lossFn the one given
-// to Run (from [LocalSGD.WrapLoss]) or the loss of one worker's batch. Each batch is
-// split on the host and worker k's part sent to device k. The history records the
-// FedAvg-weighted mean of the workers' losses, as Run's does.
+// to Run: the loss of one worker's batch. Each batch is split on the host and worker
+// k's part sent to device k. The history records the FedAvg-weighted mean of the
+// workers' losses, as Run's does.
 //
 // Supported: Steps, BatchSize, Seed, LogEvery, Name, OnStep, Context. Eval, EvalMetrics,
 // checkpoints and SkipNonFinite are not (an error says so); a non-finite loss stops the
@@ -568,13 +567,9 @@ func (l *LocalSGD) RunDistributed(backend compute.Backend, store *model.Store, l
 
 // createVariables runs the loss once, forward only, on one device, as mlx/train's Run
 // does, so that the model's variables exist and hold their initial values before the
-// SPMD programs are built: the loss returned by WrapLoss on the whole batch, any other
-// on worker 0's part of it.
+// SPMD programs are built: on worker 0's part of the batch (as [LocalSGD.CreateVariables]).
 func (l *LocalSGD) createVariables(backend compute.Backend, store *model.Store, lossFn train.LossFn,
 	inputs, labels []*tensors.Tensor) error {
-	if reflect.ValueOf(lossFn).Pointer() == wrapLossCode {
-		return runLossOnce(backend, store, lossFn, inputs, labels)
-	}
 	workerInputs, err := l.splitHost("inputs", inputs)
 	if err != nil {
 		return err

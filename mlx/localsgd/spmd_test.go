@@ -94,13 +94,13 @@ func TestDistributedMatchesInGraph(t *testing.T) {
 
 				inGraph := mustNew(t, c.inner(), cfg)
 				storeA := model.NewStore()
-				histA, err := train.Run(backend, storeA, inGraph.WrapLoss(mlpLoss(c.bn)), ds, inGraph, runCfg)
+				histA, err := train.Run(backend, storeA, mlpLoss(c.bn), ds, inGraph, runCfg)
 				if err != nil {
 					t.Fatalf("in-graph run: %v", err)
 				}
 				dist := mustNew(t, c.inner(), cfg)
 				storeB := model.NewStore()
-				histB, err := dist.RunDistributed(backend, storeB, dist.WrapLoss(mlpLoss(c.bn)), ds, runCfg)
+				histB, err := dist.RunDistributed(backend, storeB, mlpLoss(c.bn), ds, runCfg)
 				if err != nil {
 					t.Fatalf("distributed run: %v", err)
 				}
@@ -225,7 +225,7 @@ func TestRunDistributedErrors(t *testing.T) {
 		K := backend.NumDevices() + 1
 		ds := workerDataset(t, 2, 10, K)
 		l := mustNew(t, sgd(0.1, false), Config{Workers: K, LocalSteps: 1, WorkerAxis: 1})
-		_, err := l.RunDistributed(backend, model.NewStore(), l.WrapLoss(mlpLoss(false)), ds, train.Config{Steps: 1, BatchSize: 2})
+		_, err := l.RunDistributed(backend, model.NewStore(), mlpLoss(false), ds, train.Config{Steps: 1, BatchSize: 2})
 		if !errors.Is(err, ErrTooFewDevices) {
 			t.Fatalf("K=%d on %d devices: error = %v, want ErrTooFewDevices", K, backend.NumDevices(), err)
 		}
@@ -256,7 +256,7 @@ func TestDistributedK1(t *testing.T) {
 		cfg := Config{Workers: 1, LocalSteps: 2, WorkerAxis: 1, Outer: DiLoCoOuter()}
 		a, b := mustNew(t, adam(), cfg), mustNew(t, adam(), cfg)
 		storeA, storeB := model.NewStore(), model.NewStore()
-		histA, err := train.Run(backend, storeA, a.WrapLoss(mlpLoss(false)), ds, a, runCfg)
+		histA, err := train.Run(backend, storeA, mlpLoss(false), ds, a, runCfg)
 		if err != nil {
 			t.Fatal(err)
 		}

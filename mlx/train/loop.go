@@ -46,7 +46,9 @@ type Config struct {
 	SkipNonFinite bool
 
 	// Eval, if set, is evaluated at every recorded step with EvalMetrics: the history gets
-	// "eval_loss" and one "eval_<name>" metric per entry of EvalMetrics.
+	// "eval_loss" and one "eval_<name>" metric per entry of EvalMetrics. Its batches are
+	// given to the loss function as they are: with a stepper whose training batches are
+	// not the loss function's (local SGD's carry K workers), use an unsharded dataset.
 	Eval *data.Dataset
 	// EvalMetrics are metric functions evaluated on Eval.
 	EvalMetrics map[string]MetricFn
@@ -143,6 +145,10 @@ func catch(what string, fn func() error) (err error) {
 // Run trains the model whose variables live in store: it runs the steps of cfg with
 // stepper on batches of ds, and returns the run's history. On error it returns the
 // history recorded so far along with the error.
+//
+// Unless it resumes from a checkpoint, Run first creates the model's variables by evaluating lossFn once on
+// the first batch, or, if stepper implements [VariableCreator], by calling its
+// CreateVariables (e.g. local SGD, whose batches carry several workers' batches).
 func Run(backend compute.Backend, store *model.Store, lossFn LossFn, ds *data.Dataset, stepper Stepper, cfg Config) (*history.History, error) {
 	switch {
 	case backend == nil:
@@ -365,6 +371,7 @@ func (e *keptCheckpointError) Unwrap() error { return e.err }
 // createVariables runs the loss once (forward only) on the first batch of the run, so that
 // the model's variables exist and are initialised before the step graph is built: steppers
 // such as ZO need to know the trainable variables before their first loss evaluation.
+// A stepper that implements [VariableCreator] evaluates the loss itself.
 func (r *runner) createVariables(startStep int) error {
 	inputs, labels, err := r.ds.Batch(r.cfg.Seed, r.cfg.BatchSize, startStep)
 	if err != nil {
@@ -373,6 +380,13 @@ func (r *runner) createVariables(startStep int) error {
 	return catch("creating the model's variables", func() error {
 		exec, err := model.NewExec(r.backend, r.store, func(scope *model.Scope, inputsAndLabels []*graph.Node) *graph.Node {
 			in, lb := inputsAndLabels[:len(inputs)], inputsAndLabels[len(inputs):]
+			if vc, ok := r.stepper.(VariableCreator); ok {
+				loss := vc.CreateVariables(scope, r.lossFn, in, lb)
+				if loss == nil {
+					panic(fmt.Errorf("stepper %q: CreateVariables returned a nil loss", r.stepper.Name()))
+				}
+				return loss
+			}
 			return r.lossFn(scope, in, lb)
 		})
 		if err != nil {

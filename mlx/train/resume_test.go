@@ -78,7 +78,7 @@ func localSGD(K int, outer *localsgd.Outer) func(t testing.TB, seed int64) (trai
 		st := must(localsgd.New(inner, localsgd.Config{
 			Workers: K, LocalSteps: 2, ShardSizes: shards.Sizes(), WorkerAxis: 1, Outer: outer,
 		}))
-		return st, st.WrapLoss(models.Classifier(smallMLP.Fn())), sharded
+		return st, models.Classifier(smallMLP.Fn()), sharded
 	}
 }
 
