@@ -64,6 +64,9 @@ $(STAMPS)/tools: $(ROOT)/go.mod $(ROOT)/go.sum $(ROOT)/kernel/gopls/go.mod $(ROO
 	@mkdir -p $(TOOLS)
 	@cd $(ROOT) && GOBIN=$(TOOLS) go install tool
 	@cd $(ROOT)/kernel/gopls && GOBIN=$(TOOLS) go install tool
+	@# GoNB runs `go get` in each notebook's module: with every module of the graph in the
+	@# module cache, notebooks work offline (GOPROXY=off), as the kernel tests check.
+	@cd $(ROOT) && go mod download all
 	@mkdir -p $(STAMPS) && touch $@
 
 # go-xla looks for plugins named pjrt_c_api_<name>_plugin.so: link the wheel's library
