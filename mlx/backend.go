@@ -240,8 +240,30 @@ func (c Choice) New() (compute.Backend, error) {
 	return b, nil
 }
 
+// preferVectorWidth is the XLA flag for the vector width XLA CPU's LLVM prefers.
+const preferVectorWidth = "--xla_cpu_prefer_vector_width="
+
+// preferWideVectors asks XLA CPU, on amd64, for 512-bit vectors (AVX-512 where the CPU has
+// it; LLVM prefers 256 bits by default) by appending --xla_cpu_prefer_vector_width=512 to
+// $XLA_FLAGS, unless they already set that flag (the user's choice wins). Fused
+// elementwise loops, such as zeroth-order SGD's direction generator (integer hashing and
+// float32 polynomials), run up to twice as fast (cmd/bench-zo: a ZO-SGD step from about
+// 2.8 to about 2.4 forward passes); the forward pass is not slower. On a CPU without
+// AVX-512, LLVM uses the widest vectors it has. XLA reads $XLA_FLAGS once per process,
+// when its first client is created: every XLA backend this package creates uses the
+// same setting, so results do not depend on which packages a program imports.
+func preferWideVectors() {
+	if runtime.GOARCH != "amd64" {
+		return
+	}
+	if cur := os.Getenv("XLA_FLAGS"); !strings.Contains(cur, preferVectorWidth) {
+		_ = os.Setenv("XLA_FLAGS", strings.TrimSpace(cur+" "+preferVectorWidth+"512"))
+	}
+}
+
 // newXLA creates an XLA backend, turning go-xla's panics into errors.
 func newXLA(config string) (b compute.Backend, err error) {
+	preferWideVectors()
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("%v", r)

@@ -307,6 +307,7 @@ func run() error {
 
 	choice, _ := mlx.Choose()
 	fmt.Printf("backend: %s\n", choice.Kind)
+	fmt.Printf("XLA_FLAGS: %q (mlx adds --xla_cpu_prefer_vector_width=512 on amd64 unless set)\n", os.Getenv("XLA_FLAGS"))
 	fmt.Printf("model: MLP %d -> %v -> %d, %d parameters (%.2f MiB float32 = 1 copy), batch %d, %d interleaved calls per mode\n",
 		*flagIn, hidden, *flagOut, params, paramBytes/(1<<20), *flagBatch, *flagIters)
 	fmt.Printf("%-18s %10s %10s %10s %14s %14s\n", "mode", "median", "min", "x forward", "XLA extra", "RSS growth")
