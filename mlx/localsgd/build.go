@@ -54,29 +54,7 @@ func (l *LocalSGD) BuildStep(scope *model.Scope, lossFn train.LossFn, inputs, la
 	workerLabels := l.splitWorkers("labels", labels)
 
 	// 1. Probe: find (and create) the model's variables and the optimizer's state.
-	inUseBefore := inUseNodes(store, g)
-	probeLoss := l.callLoss(scope, lossFn, workerInputs[0], workerLabels[0])
-	var modelVars []*model.Variable
-	for v := range store.IterVariables() {
-		if _, found := inUseBefore[v]; found || !v.InUseByGraph(g) || l.isOwn(v.Path()) {
-			continue
-		}
-		if v.DType().IsFloat() && (v.Trainable || v.ChangedInGraph(g)) {
-			modelVars = append(modelVars, v)
-		}
-	}
-	if len(modelVars) == 0 {
-		exceptions.Panicf("localsgd %s: the loss function used no trainable or changed float variable "+
-			"that was not already in use in this graph: nothing to train or average", l.name)
-	}
-	isModel := make(map[*model.Variable]bool, len(modelVars))
-	for _, v := range modelVars {
-		isModel[v] = true
-	}
-	globalStart := make([]*Node, len(modelVars))
-	for i, v := range modelVars {
-		globalStart[i] = startNode(g, v, nil)
-	}
+	probeLoss, modelVars, isModel, globalStart := l.probeModel(scope, g, lossFn, workerInputs[0], workerLabels[0])
 
 	stepVar := optimizer.GetGlobalStepVar(store)
 	globalStepStart := stepVar.NodeValue(g)
@@ -389,4 +367,36 @@ func gradients(loss *Node, vars []*model.Variable, g *Graph) []*Node {
 		nodes[i] = v.NodeValue(g)
 	}
 	return Gradient(loss, nodes...)
+}
+
+// probeModel calls the loss once to find (and create) the model's variables: the float
+// variables the loss trains or changes that were not in use in g before and are not this
+// stepper's own. It returns the probe's loss, those variables (in the Store's order), a set
+// of them, and their values at the start of the step.
+func (l *LocalSGD) probeModel(scope *model.Scope, g *Graph, lossFn train.LossFn, inputs, labels []*Node) (
+	probeLoss *Node, modelVars []*model.Variable, isModel map[*model.Variable]bool, globalStart []*Node) {
+	store := scope.Store()
+	inUseBefore := inUseNodes(store, g)
+	probeLoss = l.callLoss(scope, lossFn, inputs, labels)
+	for v := range store.IterVariables() {
+		if _, found := inUseBefore[v]; found || !v.InUseByGraph(g) || l.isOwn(v.Path()) {
+			continue
+		}
+		if v.DType().IsFloat() && (v.Trainable || v.ChangedInGraph(g)) {
+			modelVars = append(modelVars, v)
+		}
+	}
+	if len(modelVars) == 0 {
+		exceptions.Panicf("localsgd %s: the loss function used no trainable or changed float variable "+
+			"that was not already in use in this graph: nothing to train or average", l.name)
+	}
+	isModel = make(map[*model.Variable]bool, len(modelVars))
+	for _, v := range modelVars {
+		isModel[v] = true
+	}
+	globalStart = make([]*Node, len(modelVars))
+	for i, v := range modelVars {
+		globalStart[i] = startNode(g, v, nil)
+	}
+	return probeLoss, modelVars, isModel, globalStart
 }

@@ -65,29 +65,7 @@ func (l *LocalSGD) buildSPMDStep(scope *model.Scope, lossFn train.LossFn, inputs
 	store := scope.Store()
 
 	// Probe, as in BuildStep: find (and create) the model's variables and the optimizer's state.
-	inUseBefore := inUseNodes(store, g)
-	probeLoss := l.callLoss(scope, lossFn, inputs, labels)
-	var modelVars []*model.Variable
-	for v := range store.IterVariables() {
-		if _, found := inUseBefore[v]; found || !v.InUseByGraph(g) || l.isOwn(v.Path()) {
-			continue
-		}
-		if v.DType().IsFloat() && (v.Trainable || v.ChangedInGraph(g)) {
-			modelVars = append(modelVars, v)
-		}
-	}
-	if len(modelVars) == 0 {
-		exceptions.Panicf("localsgd %s: the loss function used no trainable or changed float variable "+
-			"that was not already in use in this graph: nothing to train or average", l.name)
-	}
-	isModel := make(map[*model.Variable]bool, len(modelVars))
-	for _, v := range modelVars {
-		isModel[v] = true
-	}
-	globalStart := make([]*Node, len(modelVars))
-	for i, v := range modelVars {
-		globalStart[i] = startNode(g, v, nil)
-	}
+	probeLoss, modelVars, isModel, globalStart := l.probeModel(scope, g, lossFn, inputs, labels)
 	stepVar := optimizer.GetGlobalStepVar(store)
 	globalStepStart := stepVar.NodeValue(g)
 	beforeOpt := inUseNodes(store, g)
