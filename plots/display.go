@@ -14,7 +14,8 @@ import (
 var ErrNotNotebook = errors.New("plots: not running in a GoNB notebook (gonbui.IsNotebook is false); use Figure.Save to write a file")
 
 // Display shows the figure inline in a GoNB notebook as SVG (sharp at any zoom).
-// Outside a notebook it returns [ErrNotNotebook].
+// Outside a notebook it returns [ErrNotNotebook]. It returns once GoNB has the figure
+// (gonbui.Sync), so a cell that ends right after it does not lose it.
 func (f *Figure) Display() error {
 	if !gonbui.IsNotebook {
 		return ErrNotNotebook
@@ -24,6 +25,7 @@ func (f *Figure) Display() error {
 		return err
 	}
 	gonbui.DisplayHTML(html)
+	gonbui.Sync()
 	return gonbuiError()
 }
 
@@ -38,6 +40,7 @@ func (f *Figure) DisplayPNG() error {
 		return err
 	}
 	gonbui.DisplayHTML(html)
+	gonbui.Sync()
 	return gonbuiError()
 }
 

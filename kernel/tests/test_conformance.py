@@ -21,6 +21,10 @@ SKIPPED = {
     "test_clear_output": "GoNB's display API (gonbui) has no clear_output; it updates displays in place by id instead",
 }
 
+# GoNB reads a cell's displays from a pipe while the program runs: gonbui.Sync() makes the
+# program wait until GoNB has them, or a display sent just before the program exits can be
+# lost (plots.Figure.Display and live.View.Close do this for the project's own displays).
+
 # A cell that uses our module: gopls must see it through the notebook's go.work.
 GONBUI = 'import "github.com/janpfeifer/gonb/gonbui"\n'
 PNG_CELL = """import ("bytes"; "image"; "image/png"; "github.com/janpfeifer/gonb/gonbui")
@@ -28,6 +32,7 @@ PNG_CELL = """import ("bytes"; "image"; "image/png"; "github.com/janpfeifer/gonb
 var buf bytes.Buffer
 if err := png.Encode(&buf, image.NewGray(image.Rect(0, 0, 4, 4))); err != nil { panic(err) }
 gonbui.DisplayPNG(buf.Bytes())
+gonbui.Sync()
 """
 MLX_IMPORT = 'import "github.com/goptlab/goptlab/mlx"\n%%\n'
 
@@ -49,8 +54,8 @@ class GoKernelTests(jkt.KernelTests):
     code_stderr = '%%\nfmt.Fprintln(os.Stderr, "to stderr")'
     code_generate_error = '%%\nundefinedFunction()'
     code_display_data = [
-        {"code": GONBUI + '%%\ngonbui.DisplayHTML("<b>bold</b>")', "mime": "text/html"},
-        {"code": GONBUI + '%%\ngonbui.DisplayMarkdown("*md*")', "mime": "text/markdown"},
+        {"code": GONBUI + '%%\ngonbui.DisplayHTML("<b>bold</b>")\ngonbui.Sync()', "mime": "text/html"},
+        {"code": GONBUI + '%%\ngonbui.DisplayMarkdown("*md*")\ngonbui.Sync()', "mime": "text/markdown"},
         {"code": PNG_CELL, "mime": "image/png"},
     ]
     completion_samples = [{"text": MLX_IMPORT + "mlx.MustBa"}]  # matches checked in test_kernel.py

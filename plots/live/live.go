@@ -56,12 +56,24 @@ type View struct {
 // display updates a block of notebook output in place.
 type display interface {
 	update(id, html string) error
+	// flush returns once the notebook has every update sent so far.
+	flush() error
 }
 
 type gonbDisplay struct{}
 
 func (gonbDisplay) update(id, h string) error {
 	gonbui.UpdateHTML(id, h)
+	if err := gonbui.Error(); err != nil {
+		return fmt.Errorf("live: updating the notebook: %w", err)
+	}
+	return nil
+}
+
+// flush waits for GoNB to have received every update: without it, the last frames can be
+// lost when the cell's program exits right after Close.
+func (gonbDisplay) flush() error {
+	gonbui.Sync()
 	if err := gonbui.Error(); err != nil {
 		return fmt.Errorf("live: updating the notebook: %w", err)
 	}
@@ -167,7 +179,12 @@ func (v *View) Close() error {
 		return err
 	}
 	if last, _ := v.last.Last(); last.Step != v.lastPlotStep {
-		return v.redraw(v.last)
+		if err := v.redraw(v.last); err != nil {
+			return err
+		}
+	}
+	if v.disp != nil {
+		return v.disp.flush()
 	}
 	return nil
 }

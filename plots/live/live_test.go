@@ -16,6 +16,12 @@ import (
 // fakeDisplay records the notebook updates.
 type fakeDisplay struct {
 	updates map[string][]string
+	flushes int
+}
+
+func (d *fakeDisplay) flush() error {
+	d.flushes++
+	return nil
 }
 
 func (d *fakeDisplay) update(id, h string) error {
@@ -52,6 +58,9 @@ func TestNotebookUpdates(t *testing.T) {
 	}
 	if err := v.Close(); err != nil {
 		t.Fatal(err)
+	}
+	if d.flushes != 1 {
+		t.Errorf("Close flushed the display %d times, want once (so the last frames reach the notebook)", d.flushes)
 	}
 	progress, plotted := d.updates[v.progressID], d.updates[v.plotID]
 	if len(d.updates) != 2 {
