@@ -54,31 +54,9 @@ func (l *LocalSGD) BuildStep(scope *model.Scope, lossFn train.LossFn, inputs, la
 	workerLabels := l.splitWorkers("labels", labels)
 
 	// 1. Probe: find (and create) the model's variables and the optimizer's state.
-	probeLoss, modelVars, isModel, globalStart := l.probeModel(scope, g, lossFn, workerInputs[0], workerLabels[0])
-
-	stepVar := optimizer.GetGlobalStepVar(store)
-	globalStepStart := stepVar.NodeValue(g)
-	beforeOpt := inUseNodes(store, g)
-	trainables := trainableInUse(scope, g)
-	l.inner.UpdateGraphWithGradients(scope, gradients(probeLoss, trainables, g), probeLoss.DType())
-	var optVars []*model.Variable
-	for v := range store.IterVariables() {
-		if v == stepVar || isModel[v] || l.isOwn(v.Path()) || !v.InUseByGraph(g) {
-			continue
-		}
-		if node, found := beforeOpt[v]; found && node == v.NodeValue(g) {
-			continue // Not changed by the optimizer: shared (the learning rate, say).
-		}
-		if _, found := beforeOpt[v]; !found && !v.ChangedInGraph(g) {
-			continue
-		}
-		optVars = append(optVars, v)
-	}
-	optStart := make([]*Node, len(optVars))
-	for j, v := range optVars {
-		optStart[j] = startNode(g, v, beforeOpt)
-	}
-	l.recordCommunication(modelVars, optVars)
+	st := l.probe(scope, g, lossFn, workerInputs[0], workerLabels[0])
+	modelVars, globalStart := st.modelVars, st.globalStart
+	stepVar, globalStepStart, optVars, optStart := st.stepVar, st.globalStepStart, st.optVars, st.optStart
 
 	// Round bookkeeping.
 	counterVar := store.VariableWithValue(l.StepPath(), int64(0)).SetTrainable(false)
@@ -369,34 +347,69 @@ func gradients(loss *Node, vars []*model.Variable, g *Graph) []*Node {
 	return Gradient(loss, nodes...)
 }
 
-// probeModel calls the loss once to find (and create) the model's variables: the float
+// probedState is what the first, discarded, loss-plus-optimizer call of a step finds: the
+// model's variables and their values at the start of the step, the optimizer's state
+// variables and theirs, and the global step.
+type probedState struct {
+	loss            *Node
+	modelVars       []*model.Variable
+	isModel         map[*model.Variable]bool
+	globalStart     []*Node
+	stepVar         *model.Variable
+	globalStepStart *Node
+	optVars         []*model.Variable
+	optStart        []*Node
+}
+
+// probe calls the loss once to find (and create) the model's variables: the float
 // variables the loss trains or changes that were not in use in g before and are not this
-// stepper's own. It returns the probe's loss, those variables (in the Store's order), a set
-// of them, and their values at the start of the step.
-func (l *LocalSGD) probeModel(scope *model.Scope, g *Graph, lossFn train.LossFn, inputs, labels []*Node) (
-	probeLoss *Node, modelVars []*model.Variable, isModel map[*model.Variable]bool, globalStart []*Node) {
+// stepper's own; then the inner optimizer once, to find its state: the variables it
+// changes, other than the global step. It records what a round would communicate. Both
+// calls' results are discarded by the backends as unused.
+func (l *LocalSGD) probe(scope *model.Scope, g *Graph, lossFn train.LossFn, inputs, labels []*Node) probedState {
 	store := scope.Store()
+	var st probedState
 	inUseBefore := inUseNodes(store, g)
-	probeLoss = l.callLoss(scope, lossFn, inputs, labels)
+	st.loss = l.callLoss(scope, lossFn, inputs, labels)
 	for v := range store.IterVariables() {
 		if _, found := inUseBefore[v]; found || !v.InUseByGraph(g) || l.isOwn(v.Path()) {
 			continue
 		}
 		if v.DType().IsFloat() && (v.Trainable || v.ChangedInGraph(g)) {
-			modelVars = append(modelVars, v)
+			st.modelVars = append(st.modelVars, v)
 		}
 	}
-	if len(modelVars) == 0 {
+	if len(st.modelVars) == 0 {
 		exceptions.Panicf("localsgd %s: the loss function used no trainable or changed float variable "+
 			"that was not already in use in this graph: nothing to train or average", l.name)
 	}
-	isModel = make(map[*model.Variable]bool, len(modelVars))
-	for _, v := range modelVars {
-		isModel[v] = true
+	st.isModel = make(map[*model.Variable]bool, len(st.modelVars))
+	st.globalStart = make([]*Node, len(st.modelVars))
+	for i, v := range st.modelVars {
+		st.isModel[v] = true
+		st.globalStart[i] = startNode(g, v, nil)
 	}
-	globalStart = make([]*Node, len(modelVars))
-	for i, v := range modelVars {
-		globalStart[i] = startNode(g, v, nil)
+
+	st.stepVar = optimizer.GetGlobalStepVar(store)
+	st.globalStepStart = st.stepVar.NodeValue(g)
+	beforeOpt := inUseNodes(store, g)
+	l.inner.UpdateGraphWithGradients(scope, gradients(st.loss, trainableInUse(scope, g), g), st.loss.DType())
+	for v := range store.IterVariables() {
+		if v == st.stepVar || st.isModel[v] || l.isOwn(v.Path()) || !v.InUseByGraph(g) {
+			continue
+		}
+		if node, found := beforeOpt[v]; found && node == v.NodeValue(g) {
+			continue // Not changed by the optimizer: shared (the learning rate, say).
+		}
+		if _, found := beforeOpt[v]; !found && !v.ChangedInGraph(g) {
+			continue
+		}
+		st.optVars = append(st.optVars, v)
 	}
-	return probeLoss, modelVars, isModel, globalStart
+	st.optStart = make([]*Node, len(st.optVars))
+	for j, v := range st.optVars {
+		st.optStart[j] = startNode(g, v, beforeOpt)
+	}
+	l.recordCommunication(st.modelVars, st.optVars)
+	return st
 }

@@ -5,7 +5,6 @@ import (
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/compute/shapes"
 	"github.com/gomlx/gomlx/ml/model"
-	"github.com/gomlx/gomlx/ml/train/optimizer"
 	"github.com/gomlx/gomlx/support/exceptions"
 
 	. "github.com/gomlx/gomlx/core/graph"
@@ -65,29 +64,9 @@ func (l *LocalSGD) buildSPMDStep(scope *model.Scope, lossFn train.LossFn, inputs
 	store := scope.Store()
 
 	// Probe, as in BuildStep: find (and create) the model's variables and the optimizer's state.
-	probeLoss, modelVars, isModel, globalStart := l.probeModel(scope, g, lossFn, inputs, labels)
-	stepVar := optimizer.GetGlobalStepVar(store)
-	globalStepStart := stepVar.NodeValue(g)
-	beforeOpt := inUseNodes(store, g)
-	l.inner.UpdateGraphWithGradients(scope, gradients(probeLoss, trainableInUse(scope, g), g), probeLoss.DType())
-	var optVars []*model.Variable
-	for v := range store.IterVariables() {
-		if v == stepVar || isModel[v] || l.isOwn(v.Path()) || !v.InUseByGraph(g) {
-			continue
-		}
-		if node, found := beforeOpt[v]; found && node == v.NodeValue(g) {
-			continue // Not changed by the optimizer: shared (the learning rate, say).
-		}
-		if _, found := beforeOpt[v]; !found && !v.ChangedInGraph(g) {
-			continue
-		}
-		optVars = append(optVars, v)
-	}
-	optStart := make([]*Node, len(optVars))
-	for j, v := range optVars {
-		optStart[j] = startNode(g, v, beforeOpt)
-	}
-	l.recordCommunication(modelVars, optVars)
+	st := l.probe(scope, g, lossFn, inputs, labels)
+	modelVars, globalStart := st.modelVars, st.globalStart
+	stepVar, globalStepStart, optVars, optStart := st.stepVar, st.globalStepStart, st.optVars, st.optStart
 
 	// Round bookkeeping: the same counter as BuildStep's, replicated on every device.
 	counterVar := store.VariableWithValue(l.StepPath(), int64(0)).SetTrainable(false)
