@@ -22,6 +22,8 @@ import (
 	"github.com/gomlx/compute"
 	"github.com/gomlx/compute/gobackend"
 	"github.com/gomlx/go-xla/compute/xla"
+
+	"github.com/goptlab/goptlab/mlx/internal/gomlxerr"
 )
 
 // Backend kinds, as printed in the choice line and stored in [Choice.Kind].
@@ -264,12 +266,11 @@ func preferWideVectors() {
 // newXLA creates an XLA backend, turning go-xla's panics into errors.
 func newXLA(config string) (b compute.Backend, err error) {
 	preferWideVectors()
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("%v", r)
-		}
-	}()
-	return xla.New(config)
+	err = gomlxerr.Catch(func() error {
+		b, err = xla.New(config)
+		return err
+	})
+	return b, err
 }
 
 var (

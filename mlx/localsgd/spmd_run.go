@@ -15,6 +15,7 @@ import (
 
 	"github.com/goptlab/goptlab/mlx/data"
 	"github.com/goptlab/goptlab/mlx/history"
+	"github.com/goptlab/goptlab/mlx/internal/gomlxerr"
 	"github.com/goptlab/goptlab/mlx/train"
 )
 
@@ -279,7 +280,7 @@ func (d *Distributed) Step(inputs, labels [][]*tensors.Tensor) (losses []float64
 		return nil, fmt.Errorf("localsgd %s: got batches for %d and %d workers (inputs, labels): want %d",
 			d.l.name, len(inputs), len(labels), K)
 	}
-	err = catchPanic(func() error {
+	err = gomlxerr.Catch(func() error {
 		if d.step == nil {
 			if err := d.build(len(inputs[0])); err != nil {
 				return err
@@ -318,7 +319,7 @@ func (d *Distributed) Step(inputs, labels [][]*tensors.Tensor) (losses []float64
 		}
 		losses = make([]float64, K)
 		for k := range K {
-			if losses[k], err = scalarOf(own[k][0]); err != nil {
+			if losses[k], err = gomlxerr.ScalarFloat(own[k][0]); err != nil {
 				return fmt.Errorf("reading worker %d's loss: %w", k, err)
 			}
 			_ = own[k][0].FinalizeAll()
@@ -582,7 +583,7 @@ func (l *LocalSGD) createVariables(backend compute.Backend, store *model.Store, 
 }
 
 func runLossOnce(backend compute.Backend, store *model.Store, lossFn train.LossFn, inputs, labels []*tensors.Tensor) error {
-	return catchPanic(func() error {
+	return gomlxerr.Catch(func() error {
 		exec, err := model.NewExec(backend, store, func(scope *model.Scope, args []*graph.Node) *graph.Node {
 			return lossFn(scope, args[:len(inputs)], args[len(inputs):])
 		})
@@ -650,32 +651,4 @@ func (l *LocalSGD) splitHost(what string, ts []*tensors.Tensor) ([][]*tensors.Te
 		}
 	}
 	return parts, nil
-}
-
-// catchPanic runs fn, turning a panic of graph-building code into an error.
-func catchPanic(fn func() error) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			if e, ok := r.(error); ok {
-				err = e
-			} else {
-				err = fmt.Errorf("%v", r)
-			}
-		}
-	}()
-	return fn()
-}
-
-// scalarOf reads a float scalar tensor as a float64.
-func scalarOf(t *tensors.Tensor) (float64, error) {
-	if !t.Shape().IsScalar() {
-		return 0, fmt.Errorf("want a scalar, got shape %s", t.Shape())
-	}
-	switch v := t.Value().(type) {
-	case float32:
-		return float64(v), nil
-	case float64:
-		return v, nil
-	}
-	return math.NaN(), fmt.Errorf("unsupported dtype %s: want float32 or float64", t.DType())
 }

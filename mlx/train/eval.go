@@ -10,6 +10,7 @@ import (
 	"github.com/gomlx/gomlx/ml/model"
 
 	"github.com/goptlab/goptlab/mlx/data"
+	"github.com/goptlab/goptlab/mlx/internal/gomlxerr"
 )
 
 // Evaluator measures the loss and metrics of the model held in a Store on datasets. It
@@ -115,7 +116,7 @@ func (e *Evaluator) Evaluate(ds *data.Dataset) (map[string]float64, error) {
 				return err
 			}
 			for i, o := range outs {
-				v, err := scalarFloat(o)
+				v, err := gomlxerr.ScalarFloat(o)
 				_ = o.FinalizeAll()
 				if err != nil {
 					return err

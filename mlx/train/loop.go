@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/goptlab/goptlab/mlx/data"
 	"github.com/goptlab/goptlab/mlx/history"
+	"github.com/goptlab/goptlab/mlx/internal/gomlxerr"
 )
 
 // MetricFn measures a scalar on one batch (graph-building: panics on error), e.g. accuracy.
@@ -126,17 +126,8 @@ func SeedStore(store *model.Store, seed int64) error {
 }
 
 // catch runs fn, turning a panic of graph-building code into an error, and prefixes errors with what.
-func catch(what string, fn func() error) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			if e, ok := r.(error); ok {
-				err = fmt.Errorf("%s: %w", what, e)
-			} else {
-				err = fmt.Errorf("%s: %v", what, r)
-			}
-		}
-	}()
-	if err := fn(); err != nil {
+func catch(what string, fn func() error) error {
+	if err := gomlxerr.Catch(fn); err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
 	return nil
@@ -499,7 +490,7 @@ func (r *runner) step(step int, inputs, labels []*tensors.Tensor) (loss float64,
 		if len(outs) != 2 {
 			return fmt.Errorf("the step returned %d outputs, want 2", len(outs))
 		}
-		loss, err = scalarFloat(outs[0])
+		loss, err = gomlxerr.ScalarFloat(outs[0])
 		if err != nil {
 			return fmt.Errorf("reading the loss: %w", err)
 		}
@@ -527,19 +518,4 @@ func (r *runner) step(step int, inputs, labels []*tensors.Tensor) (loss float64,
 		err = nonFinite
 	}
 	return
-}
-
-// scalarFloat reads a scalar float tensor as a float64.
-func scalarFloat(t *tensors.Tensor) (float64, error) {
-	if !t.Shape().IsScalar() {
-		return 0, fmt.Errorf("want a scalar, got shape %s", t.Shape())
-	}
-	switch v := t.Value().(type) {
-	case float32:
-		return float64(v), nil
-	case float64:
-		return v, nil
-	default:
-		return math.NaN(), fmt.Errorf("unsupported dtype %s: want float32 or float64", t.DType())
-	}
 }

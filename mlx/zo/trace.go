@@ -10,6 +10,8 @@ import (
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
+
+	"github.com/goptlab/goptlab/mlx/internal/gomlxerr"
 )
 
 // StepTrace is what one ZO step needs to be replayed: one seed and one projected gradient
@@ -159,12 +161,7 @@ func SampleZ(backend compute.Backend, seed Seed, shapesList []shapes.Shape, dist
 		}
 	}
 	var out []*tensors.Tensor
-	err := func() (err error) {
-		defer func() {
-			if r := recover(); r != nil {
-				err = fmt.Errorf("%v", r)
-			}
-		}()
+	err := gomlxerr.Catch(func() error {
 		exec, err := graph.NewExec(backend, func(s *graph.Node) []*graph.Node { return sampleZ(s, shapesList, dist, false, nil) })
 		if err != nil {
 			return err
@@ -172,7 +169,7 @@ func SampleZ(backend compute.Backend, seed Seed, shapesList []shapes.Shape, dist
 		defer exec.Finalize()
 		out, err = exec.Call(tensors.FromValue(seed[:]))
 		return err
-	}()
+	})
 	if err != nil {
 		return nil, fmt.Errorf("zo.SampleZ: %w", err)
 	}
