@@ -13,9 +13,12 @@
 //
 // Memory, two measures, in copies of the parameters (float32 bytes of all trainable
 // variables):
-//   - XLA: the executable's own accounting (PJRT compiled memory stats, XLA only):
-//     temporaries + outputs - outputs aliased to donated inputs. This is the memory the
-//     step needs beyond its inputs (parameters, data), independent of the allocator.
+//   - XLA: the executable's own buffer assignment (XLA only; read from the assignment XLA
+//     dumps with --xla_dump_to, in exact bytes): its temporary and output allocations. This
+//     is the memory a call needs beyond its inputs (parameters, data), independent of the
+//     allocator. (No output aliases a donated input: GoMLX donates the variables' buffers
+//     at run time, but go-xla v0.4.5 declares no input/output aliasing to the compiler, so
+//     every step's new parameters take one copy of their own.)
 //   - RSS: each mode runs again in a child process of its own, with glibc's mmap threshold
 //     fixed at 128 KiB (so large buffers are unmapped when freed); after compiling and one
 //     call, the peak RSS (VmHWM) is reset (/proc/self/clear_refs) and the growth of the
@@ -29,11 +32,11 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"flag"
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strconv"
@@ -45,7 +48,6 @@ import (
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
 	"github.com/gomlx/gomlx/ml/train/optimizer"
-	"k8s.io/klog/v2"
 
 	"github.com/goptlab/goptlab/mlx"
 	"github.com/goptlab/goptlab/mlx/data"
@@ -64,7 +66,7 @@ var (
 )
 
 // modes measured, in order.
-var modes = []string{"forward", "zo-m1", "zo-m1-regenerate", "zo-m4", "zo-m1-rademacher", "sgd"}
+var modes = []string{"forward", "zo-m1", "zo-m4", "zo-m1-rademacher", "sgd"}
 
 func main() {
 	flag.Parse()
@@ -92,47 +94,40 @@ type setup struct {
 	finalize func()
 }
 
-// xlaStats collects the "Memory usage" lines that go-xla logs (klog -v=1) when it compiles.
-var xlaStats bytes.Buffer
-
-func captureXLAStats() {
-	fs := flag.NewFlagSet("klog", flag.ContinueOnError)
-	klog.InitFlags(fs)
-	_ = fs.Set("v", "1")
-	_ = fs.Set("logtostderr", "false")
-	_ = fs.Set("alsologtostderr", "false")
-	_ = fs.Set("stderrthreshold", "FATAL")
-	klog.SetOutput(&xlaStats)
-}
-
-var onDeviceRE = regexp.MustCompile(`On Device: \[Code:([^,]*), Inputs:([^,]*), Outputs:([^,]*), Aliases:([^,]*), Temporary:([^\]]*)\]`)
-
-// lastXLAStats returns outputs - aliases + temporaries of the largest executable compiled
-// so far (the mode's; small helper executables, such as variable initialisers, are compiled
-// too), in bytes (-1 if unknown).
-func lastXLAStats() int64 {
-	m := onDeviceRE.FindAllStringSubmatch(xlaStats.String(), -1)
-	if len(m) == 0 {
-		return -1
+// xlaExtraBytes returns, for the largest executable whose buffer assignment XLA dumped in
+// dir (the mode's; small helper executables, such as variable initialisers, are compiled
+// too), the bytes of its output and temporary allocations: the memory a call needs beyond
+// its inputs, exactly as XLA allocates it (-1 if nothing was dumped). The sizes in the
+// dump are exact, unlike the rounded ones go-xla logs.
+func xlaExtraBytes(dir string) (int64, error) {
+	files, err := filepath.Glob(filepath.Join(dir, "*buffer-assignment.txt"))
+	if err != nil {
+		return -1, err
 	}
-	// go-xla prints the sizes with go-humanize: "512 B", "4.2 MB", "4.0 MiB".
-	parse := func(s string) int64 {
-		var v float64
-		var unit string
-		if _, err := fmt.Sscanf(strings.TrimSpace(s), "%g %s", &v, &unit); err != nil {
-			return 0
+	best, bestTotal := int64(-1), int64(-1)
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return -1, err
 		}
-		mult := map[string]float64{"B": 1, "kB": 1e3, "MB": 1e6, "GB": 1e9, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30}[unit]
-		return int64(v * mult)
-	}
-	best, bestSize := int64(-1), int64(-1)
-	for _, e := range m {
-		if size := parse(e[2]) + parse(e[3]) + parse(e[5]); size > bestSize {
-			best, bestSize = parse(e[3])-parse(e[4])+parse(e[5]), size
+		var extra, total int64
+		for _, m := range allocationRE.FindAllStringSubmatch(string(data), -1) {
+			size, _ := strconv.ParseInt(m[1], 10, 64)
+			total += size
+			kind := m[2]
+			if strings.Contains(kind, "preallocated-temp") ||
+				(strings.Contains(kind, "maybe-live-out") && !strings.Contains(kind, "parameter")) {
+				extra += size
+			}
+		}
+		if total > bestTotal {
+			best, bestTotal = extra, total
 		}
 	}
-	return best
+	return best, nil
 }
+
+var allocationRE = regexp.MustCompile(`(?m)^allocation \d+: size (\d+), (.*):$`)
 
 // bench is a model, initialised, with its data.
 type bench struct {
@@ -176,16 +171,13 @@ func (b *bench) prepare(mode string) (*setup, error) {
 		graphFn = func(scope *model.Scope, x, y *graph.Node) *graph.Node {
 			return loss(scope, []*graph.Node{x}, []*graph.Node{y})
 		}
-	case "zo-m1", "zo-m1-regenerate", "zo-m4", "zo-m1-rademacher":
+	case "zo-m1", "zo-m4", "zo-m1-rademacher":
 		c := zo.Config{LearningRate: 1e-4, Epsilon: 1e-3, Directions: 1}
 		if mode == "zo-m4" {
 			c.Directions = 4
 		}
 		if mode == "zo-m1-rademacher" {
 			c.Distribution = zo.Rademacher
-		}
-		if mode == "zo-m1-regenerate" {
-			c.RegenerateZ = true
 		}
 		if stepper, err = zo.New(c); err != nil {
 			return nil, err
@@ -251,7 +243,13 @@ func run() error {
 		cmd := exec.Command(self, args...)
 		// Fixing glibc's mmap threshold makes every large buffer its own mapping, returned to
 		// the system when freed: the RSS then follows the live buffers.
-		cmd.Env = append(os.Environ(), "MALLOC_MMAP_THRESHOLD_=131072")
+		dumpDir, err := os.MkdirTemp("", "bench-zo-xla-dump-")
+		if err != nil {
+			return err
+		}
+		defer func() { _ = os.RemoveAll(dumpDir) }()
+		cmd.Env = append(os.Environ(), "MALLOC_MMAP_THRESHOLD_=131072", "BENCH_ZO_XLA_DUMP="+dumpDir,
+			"XLA_FLAGS="+strings.TrimSpace(os.Getenv("XLA_FLAGS")+" --xla_dump_to="+dumpDir))
 		cmd.Stderr = os.Stderr
 		out, err := cmd.Output()
 		if err != nil {
@@ -326,7 +324,10 @@ func run() error {
 	zoT := median(times["zo-m1"])
 	fmt.Printf("ZO-SGD (m=1) / forward time: %.2fx (target <= 2.5x)\n", float64(zoT)/float64(fwd))
 	if f, z := mem["forward"], mem["zo-m1"]; f.xlaBytes >= 0 && z.xlaBytes >= 0 {
-		fmt.Printf("ZO-SGD (m=1) memory beyond inference, XLA accounting: %s (target <= 1)\n", copies(float64(z.xlaBytes-f.xlaBytes)))
+		d := z.xlaBytes - f.xlaBytes
+		fmt.Printf("ZO-SGD (m=1) memory beyond inference, XLA accounting: %.4f copies (target <= 1): %d bytes = one copy %+d bytes\n",
+			float64(d)/paramBytes, d, d-int64(paramBytes))
+		fmt.Printf("  (the step's other outputs, beside the new parameters: RNG state, seeds, projected gradient, loss, output table)\n")
 	}
 	f, z := mem["forward"], mem["zo-m1"]
 	fmt.Printf("ZO-SGD (m=1) memory beyond inference, RSS growth: %s (target <= 1)\n", copies(float64(z.rssGrowthKB-f.rssGrowthKB)*1024))
@@ -360,7 +361,6 @@ func procStatus(field string) int64 {
 
 // runMode runs one mode in this (child) process and prints: XLA extra bytes, base RSS KiB, peak RSS KiB.
 func runMode(mode string) error {
-	captureXLAStats()
 	mlx.Output = os.Stderr
 	backend, err := mlx.Backend()
 	if err != nil {
@@ -371,7 +371,14 @@ func runMode(mode string) error {
 	if err != nil {
 		return err
 	}
-	xlaStats.Reset() // Only the executables compiled for the mode count.
+	// Only the executables compiled for the mode count.
+	dumpDir := os.Getenv("BENCH_ZO_XLA_DUMP")
+	if dumpDir != "" {
+		old, _ := filepath.Glob(filepath.Join(dumpDir, "*"))
+		for _, f := range old {
+			_ = os.RemoveAll(f)
+		}
+	}
 	s, err := b.prepare(mode)
 	if err != nil {
 		return err
@@ -380,7 +387,12 @@ func runMode(mode string) error {
 	if err := s.call(); err != nil { // Compiles the executable.
 		return err
 	}
-	xlaBytes := lastXLAStats()
+	xlaBytes := int64(-1)
+	if dumpDir != "" {
+		if xlaBytes, err = xlaExtraBytes(dumpDir); err != nil {
+			return err
+		}
+	}
 	base := procStatus("VmRSS")
 	// Forget the compiler's peak: from here on, VmHWM is the peak while running.
 	if err := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0); err != nil {

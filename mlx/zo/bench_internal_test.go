@@ -24,13 +24,10 @@ func BenchmarkDirections(b *testing.B) {
 		}{
 			{"copy", func(_, theta *graph.Node) *graph.Node { return graph.Add(theta, graph.MulScalar(theta, 1e-3)) }},
 			{"gaussian", func(seed, theta *graph.Node) *graph.Node {
-				return graph.Add(theta, graph.MulScalar(sampleZ(seed, []shapes.Shape{theta.Shape()}, Gaussian, false, nil)[0], 1e-3))
-			}},
-			{"gaussian-regenerated", func(seed, theta *graph.Node) *graph.Node {
-				return graph.Add(theta, graph.MulScalar(sampleZ(seed, []shapes.Shape{theta.Shape()}, Gaussian, true, nil)[0], 1e-3))
+				return graph.Add(theta, graph.MulScalar(sampleZ(seed, []shapes.Shape{theta.Shape()}, Gaussian)[0], 1e-3))
 			}},
 			{"rademacher", func(seed, theta *graph.Node) *graph.Node {
-				return graph.Add(theta, graph.MulScalar(sampleZ(seed, []shapes.Shape{theta.Shape()}, Rademacher, false, nil)[0], 1e-3))
+				return graph.Add(theta, graph.MulScalar(sampleZ(seed, []shapes.Shape{theta.Shape()}, Rademacher)[0], 1e-3))
 			}},
 		} {
 			b.Run(nb.Name+"/"+c.name, func(b *testing.B) {

@@ -5,18 +5,22 @@
 //
 // One step, for each direction k = 1..m with its own random state s_k:
 //
-//	z_k    = N(0, I) regenerated from s_k, variable by variable in a fixed order (or Rademacher ±1)
-//	L+     = loss(θ + ε z_k),  L- = loss(θ - ε z_k)
-//	g_k    = (L+ - L-) / (2ε)                       (the projected gradient, a scalar)
-//	ĝ      = (1/m) Σ_k g_k z_k                      (z_k regenerated again from s_k)
+//	z_k    = N(0, I) generated from s_k, variable by variable in a fixed order (or Rademacher ±1)
+//	θ+     = θ + ε z_k,  θ- = 2θ - θ+                (θ - ε z_k up to rounding)
+//	g_k    = (L(θ+) - L(θ-)) / (2ε)                 (the projected gradient, a scalar)
+//	d_k    = (θ - θ-) / ε                           (z_k as evaluated, up to rounding)
+//	ĝ      = (1/m) Σ_k g_k d_k
 //	θ      ← θ - lr (ĝ + wd θ)                      (built-in rule; wd only on rank >= 2 variables)
 //
-// z is never stored in a variable: it is regenerated from s_k inside the step graph by a
-// counter-based generator made of elementwise ops that XLA fuses and vectorizes (see
-// [Distribution]). Only forward passes are built, no gradient graph. The perturbed points
-// are computed from θ (θ ± ε z) rather than in place as in the official code, so θ is
-// restored exactly. The seeds and projected gradients of every step can be recorded
-// ([Config.Trace]) and replayed ([Replay]) to reproduce the parameters bit for bit.
+// z is never stored: it is generated from s_k inside the step graph by a counter-based
+// generator made of elementwise ops that XLA fuses and vectorizes (see [Distribution]), once
+// per direction, into the computation of θ + εz. Only forward passes are built, no gradient
+// graph. The second point is 2θ - (θ + εz), and the update moves along the displacement
+// actually evaluated, (θ - θ-)/ε (z up to rounding), so z is not needed again: a step takes
+// one parameter copy of memory beyond a forward pass (cmd/bench-zo measures it). θ is not
+// changed in place as in the official code, so it is restored exactly. The seeds and
+// projected gradients of every step can be recorded ([Config.Trace]) and replayed
+// ([Replay]) to reproduce the parameters bit for bit.
 package zo
 
 import (
@@ -46,12 +50,6 @@ type Config struct {
 	Rule optimizer.Interface
 	// Distribution is the law of the directions z: Gaussian (the zero value, MeZO's) or Rademacher.
 	Distribution Distribution
-	// RegenerateZ trades time for memory with Gaussian directions: z is recomputed in each of
-	// its three uses (θ+εz, θ-εz, the update) instead of being computed once per step and kept,
-	// which saves ½ parameter copy of memory on XLA for about one forward pass more per step
-	// (see cmd/bench-zo). The values, hence the training, are the same bit for bit.
-	// Rademacher directions are cheap and always regenerated.
-	RegenerateZ bool
 	// Mask, if set, restricts the perturbation to a subset of each variable (sparse ZO).
 	Mask Mask
 	// Trace records the seeds and projected gradients of every step (see [ZO.Trace]).

@@ -142,6 +142,25 @@ func log32(x *graph.Node) *graph.Node {
 	return graph.Add(graph.Add(t, y), graph.MulScalar(ef, 0.693359375))
 }
 
+// sqrt32 is √x for float32 x in [0, 46] (the generator's -2 ln u), made of multiplications
+// and additions only (XLA counts a square root as expensive and will not fuse one into
+// each consumer of z; these it fuses like any cheap elementwise op): three Newton steps
+// y ← y(3 - x y²)/2 on 1/√x from the classic bit-level first guess, then √x = x·y.
+// Relative error < 3e-7 (TestSqrtNewton). x below 2^-100 (0 when u rounds to 1, one draw in
+// about 2^25) is taken as 2^-100, whose root 2^-50 stands for 0.
+func sqrt32(x *graph.Node) *graph.Node {
+	g := x.Graph()
+	// The clamp keeps y² finite.
+	x = graph.Max(x, graph.Scalar(g, dtypes.Float32, 0x1p-100))
+	y := graph.Bitcast(graph.Sub(graph.Scalar(g, dtypes.Int32, int32(0x5f3759df)),
+		graph.BitwiseShiftRightArithmeticScalar(graph.Bitcast(x, dtypes.Int32), 1)), dtypes.Float32)
+	half := graph.MulScalar(x, 0.5)
+	for range 3 {
+		y = graph.Mul(y, graph.Sub(graph.Scalar(g, dtypes.Float32, 1.5), graph.Mul(half, graph.Mul(y, y))))
+	}
+	return graph.Mul(x, y)
+}
+
 // cosQuarter32 is cos(a) for a ∈ [0, π/2] (float32), by the even polynomial of degree 10
 // of Abramowitz & Stegun 4.3.99 (approximation error <= 2e-9 on [0, π/2]); with float32
 // rounding, the absolute error is < 2.5e-7 on the generator's inputs (TestCosPolynomial).
@@ -149,10 +168,8 @@ func cosQuarter32(a *graph.Node) *graph.Node {
 	return horner(graph.Mul(a, a), 1, -0.4999999963, 0.0416666418, -0.0013888397, 0.0000247609, -0.0000002605)
 }
 
-// directionFor returns z for one variable: its shape, drawn from keys (k0, k1). With
-// regenerate, a Gaussian z is left for XLA to recompute in each consumer (see Config.RegenerateZ);
-// otherwise it is stored, computed only once the scalar after (if not nil) is.
-func directionFor(k0, k1 *graph.Node, shape shapes.Shape, dist Distribution, regenerate bool, after *graph.Node) *graph.Node {
+// directionFor returns z for one variable: its shape, drawn from keys (k0, k1).
+func directionFor(k0, k1 *graph.Node, shape shapes.Shape, dist Distribution) *graph.Node {
 	g := k0.Graph()
 	n := shape.Size()
 	u32 := func(v uint32) *graph.Node { return graph.Scalar(g, dtypes.Uint32, v) }
@@ -163,7 +180,7 @@ func directionFor(k0, k1 *graph.Node, shape shapes.Shape, dist Distribution, reg
 		// ±1: the sign bit of 1.0f taken from bit 0 of b0.
 		z = graph.Bitcast(graph.BitwiseOr(graph.BitwiseShiftLeftScalar(b0, 31), u32(0x3f800000)), dtypes.Float32)
 	case Gaussian:
-		z = gaussianPairs(k0, k1, n, regenerate, after)
+		z = gaussianPairs(k0, k1, n)
 	default:
 		exceptions.Panicf("zo: unknown Distribution %d", int(dist))
 	}
@@ -176,32 +193,23 @@ func directionFor(k0, k1 *graph.Node, shape shapes.Shape, dist Distribution, reg
 // gaussianPairs returns n normals (float32[n]) as P = ⌈n/2⌉ Box-Muller pairs: entry p is
 // r·s0·cos(π/2·f) and entry P+p is r·s1·sin(π/2·f) (the last one dropped if n is odd), with
 // r = sqrt(-2 ln u), u from the word b0 = w(2p) of pair p, and f, s0, s1 from b1 = w(2p+1).
-// z is built as a [2, P] array whose rows are the cos and sin outputs: in XLA's loop over
-// it, the radius is read contiguously and the cos/sin choice is the same for a whole row.
+// z is built as a [2, P] array whose rows are the cos and sin outputs.
 //
-// The radius is computed over the pairs, and XLA keeps it in a buffer of n/2 floats (it
-// does not recompute a square root per use). The rest (hash of b1, cosine, signs) is cheap
-// enough for XLA to fuse into each consumer of z, which is what regenerate asks for: z is
-// then never stored, at the price of that work in each consumer. Otherwise z is divided by a
-// 1 that XLA cannot see through, which makes it too "expensive" to duplicate: XLA computes
-// it once into a buffer that its consumers read. The values are the same either way.
-func gaussianPairs(k0, k1 *graph.Node, n int, regenerate bool, after *graph.Node) *graph.Node {
+// Every op is a cheap elementwise one (no division, no hardware square root: see [sqrt32]),
+// so XLA fuses the whole generator into the loop of z's consumer (θ + εz in a step) and
+// never stores z, nor any part of it.
+func gaussianPairs(k0, k1 *graph.Node, n int) *graph.Node {
 	g := k0.Graph()
 	u32 := func(v uint32) *graph.Node { return graph.Scalar(g, dtypes.Uint32, v) }
 	pairs := (n + 1) / 2
 	if uint64(2*pairs) >= 1<<31 {
 		exceptions.Panicf("zo: a variable of %d entries is too large for the direction generator (max 2^31-2)", n)
 	}
-	// Radius, per pair: u ∈ (0, 1] is b0·2^-32 + 2^-33 (rounded to float32; u = 1 gives r = 0).
+	// Radius, per pair: u ∈ (0, 1] is b0·2^-32 + 2^-33 (rounded to float32; u = 1 gives r ≈ 0).
 	counter := graph.BitwiseShiftLeftScalar(graph.Iota(g, shapes.Make(dtypes.Uint32, pairs), 0), 1)
-	if !regenerate && after != nil {
-		// The same counter, but computed from after (XLA cannot tell): the radius buffer is
-		// then not filled before it is needed.
-		counter = graph.BitwiseXor(counter, graph.BitwiseXor(graph.Bitcast(opaqueOne(after), dtypes.Uint32), u32(0x3f800000)))
-	}
 	b0 := word(counter, k0, k1)
 	u := graph.AddScalar(graph.MulScalar(graph.ConvertDType(b0, dtypes.Float32), 1.0/(1<<32)), 1.0/(1<<33))
-	r := graph.Sqrt(graph.Max(graph.MulScalar(log32(u), -2), graph.ScalarZero(g, dtypes.Float32)))
+	r := sqrt32(graph.MulScalar(log32(u), -2))
 	r = graph.BroadcastToDims(graph.Reshape(r, 1, pairs), 2, pairs)
 
 	// Angle, per entry (j, p) of the [2, P] array: b1 = w(2p+1), the same for both rows.
@@ -216,15 +224,7 @@ func gaussianPairs(k0, k1 *graph.Node, n int, regenerate bool, after *graph.Node
 	// Random sign from bit j of b1 (s0 from bit 0, s1 from bit 1), flipped into the sign bit of the cosine.
 	sign := graph.BitwiseShiftLeftScalar(graph.BitwiseShiftRightLogical(b1, j), 31)
 	c = graph.Bitcast(graph.BitwiseXor(graph.Bitcast(c, dtypes.Uint32), sign), dtypes.Float32)
-	z := graph.Mul(r, c)
-	if !regenerate {
-		// Dividing by 1 is exact, and makes z too "expensive" for XLA to recompute per consumer.
-		if after == nil {
-			after = k1
-		}
-		z = graph.Div(z, opaqueOne(after))
-	}
-	z = graph.Reshape(z, 2*pairs)
+	z := graph.Reshape(graph.Mul(r, c), 2*pairs)
 	if 2*pairs != n {
 		z = graph.Slice(z, graph.AxisRange(0, n))
 	}
@@ -248,13 +248,12 @@ func opaqueOne(x *graph.Node) *graph.Node {
 }
 
 // sampleZ regenerates z for one direction from its seed (uint64[3]): one tensor per shape,
-// the index-th drawn with keys derived from (seed, index). regenerate and after are
-// scheduling hints for XLA (see directionFor); they do not change the values.
-func sampleZ(seed *graph.Node, shapesList []shapes.Shape, dist Distribution, regenerate bool, after *graph.Node) []*graph.Node {
+// the index-th drawn with keys derived from (seed, index).
+func sampleZ(seed *graph.Node, shapesList []shapes.Shape, dist Distribution) []*graph.Node {
 	zs := make([]*graph.Node, len(shapesList))
 	for i, s := range shapesList {
 		k0, k1 := directionKeys(seed, i)
-		zs[i] = directionFor(k0, k1, s, dist, regenerate, after)
+		zs[i] = directionFor(k0, k1, s, dist)
 	}
 	return zs
 }

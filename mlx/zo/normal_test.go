@@ -345,6 +345,35 @@ func TestLogPolynomial(t *testing.T) {
 	})
 }
 
+// TestSqrtNewton measures sqrt32 against math.Sqrt on its inputs in the generator,
+// -2 ln u ∈ [0, 46]: every 61st float32 bit pattern from 2^-40 to 46, plus 0, -0 and
+// values below the clamp (2^-100), which must give a result that rounds z to 0.
+func TestSqrtNewton(t *testing.T) {
+	var xs []float32
+	for b := math.Float32bits(0x1p-40); b <= math.Float32bits(46); b += 61 {
+		xs = append(xs, math.Float32frombits(b))
+	}
+	specials := []float32{0, float32(math.Copysign(0, -1)), 0x1p-120, 0x1p-100}
+	xs = append(xs, specials...)
+	mlxtest.ForEach(t, func(t *testing.T, backend compute.Backend) {
+		got := evalFloat32(t, backend, sqrt32, xs)
+		maxRel := 0.0
+		for i, x := range xs[:len(xs)-len(specials)] {
+			want := math.Sqrt(float64(x))
+			maxRel = max(maxRel, math.Abs(float64(got[i])-want)/want)
+		}
+		for i := len(xs) - len(specials); i < len(xs); i++ {
+			if g := got[i]; math.IsNaN(float64(g)) || g < 0 || g > 0x1p-49 {
+				t.Errorf("sqrt32(%g) = %g, want a value in [0, 2^-49]", xs[i], g)
+			}
+		}
+		t.Logf("sqrt32 on [2^-40, 46], %d points: max rel error %.3g (2^-23 = %.3g)", len(xs), maxRel, 0x1p-23)
+		if maxRel > 3e-7 {
+			t.Errorf("sqrt32: max rel error %.3g, bound 3e-7", maxRel)
+		}
+	})
+}
+
 // TestCosPolynomial measures cosQuarter32 against math.Cos on its inputs in the generator,
 // a = π/2·f for f = k·2^-23, k = 0..2^23-1 (every 7th k, plus the last).
 func TestCosPolynomial(t *testing.T) {

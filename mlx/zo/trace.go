@@ -162,7 +162,7 @@ func SampleZ(backend compute.Backend, seed Seed, shapesList []shapes.Shape, dist
 	}
 	var out []*tensors.Tensor
 	err := gomlxerr.Catch(func() error {
-		exec, err := graph.NewExec(backend, func(s *graph.Node) []*graph.Node { return sampleZ(s, shapesList, dist, false, nil) })
+		exec, err := graph.NewExec(backend, func(s *graph.Node) []*graph.Node { return sampleZ(s, shapesList, dist) })
 		if err != nil {
 			return err
 		}

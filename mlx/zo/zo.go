@@ -151,47 +151,41 @@ func (z *ZO) BuildStep(scope *model.Scope, lossFn train.LossFn, inputs, labels [
 	for i, v := range vars {
 		shapesList[i] = v.Shape()
 	}
+	eval := func() *graph.Node {
+		loss := lossFn(scope.ResetVisited(), inputs, labels)
+		if loss == nil || !loss.Shape().IsScalar() || !loss.DType().IsFloat() {
+			exceptions.Panicf("zo: the loss must be a float scalar, got %v", loss)
+		}
+		return loss
+	}
 	var lossSum, after *graph.Node
 	gproj := make([]*graph.Node, m)
-	var sums []*graph.Node // Σ_k g_k z_k so far, per variable.
+	var sums []*graph.Node // Σ_k (g_k/ε) d_k so far, per variable.
 	for k := range m {
-		// z_k is used for θ+εz, θ-εz and the update: XLA computes it once and keeps it (one
-		// parameter copy) or, with Config.RegenerateZ, recomputes it in each (see gaussianPairs).
-		zs := z.maskedZ(seeds[k], shapesList, masks, after)
-		lossAt := func(sign float64, after *graph.Node) *graph.Node {
-			for i, v := range vars {
-				eps := graph.Scalar(g, theta[i].DType(), sign*z.cfg.Epsilon)
-				if after != nil {
-					// ±ε + 0·after is ±ε (or NaN if after is not finite, when the step is void anyway):
-					// a data dependency that makes XLA build these perturbed parameters only once
-					// `after` is computed, instead of those of all evaluations up front (m copies).
-					eps = graph.Add(eps, graph.Mul(graph.ScalarZero(g, theta[i].DType()), graph.ConvertDType(after, theta[i].DType())))
-				}
-				v.SetNodeValue(graph.Add(theta[i], graph.Mul(eps, zs[i])))
-			}
-			loss := lossFn(scope.ResetVisited(), inputs, labels)
-			if loss == nil || !loss.Shape().IsScalar() || !loss.DType().IsFloat() {
-				exceptions.Panicf("zo: the loss must be a float scalar, got %v", loss)
-			}
-			return loss
+		plus := z.plusPoints(theta, z.maskedZ(seeds[k], shapesList, masks), after)
+		for i, v := range vars {
+			v.SetNodeValue(plus[i])
 		}
-		plus := lossAt(+1, after)
-		minus := lossAt(-1, plus)
-		gproj[k] = graph.DivScalar(graph.Sub(plus, minus), 2*z.cfg.Epsilon)
-		pair := graph.Add(plus, minus)
+		lossPlus := eval()
+		minus := minusPoints(theta, plus, lossPlus)
+		for i, v := range vars {
+			v.SetNodeValue(minus[i])
+		}
+		lossMinus := eval()
+		gproj[k] = graph.DivScalar(graph.Sub(lossPlus, lossMinus), 2*z.cfg.Epsilon)
+		pair := graph.Add(lossPlus, lossMinus)
 		if lossSum == nil {
 			lossSum = pair
 		} else {
 			lossSum = graph.Add(lossSum, pair)
 		}
-		// Accumulate g_k z_k now, so that z_k need not be kept until the end.
-		sums = accumulate(sums, gproj[k], zs, k, m)
+		// Accumulate (g_k/ε)·(θ - θ-) now, so that θ- need not be kept until the end.
+		sums = accumulate(sums, z.coefficient(gproj[k]), displacements(theta, minus), k, m)
 		if k < m-1 {
 			// The next direction starts once this one is accumulated (0·sum[0] per variable).
-			after = minus
+			after = lossMinus
 			for _, sum := range sums {
-				first := graph.ConvertDType(graph.Reshape(graph.Slice(graph.Reshape(sum, -1), graph.AxisRange(0, 1))), after.DType())
-				after = graph.Add(after, graph.Mul(graph.ScalarZero(g, after.DType()), first))
+				after = dependOn(after, firstEntry(sum))
 			}
 		}
 	}
@@ -225,10 +219,9 @@ func (z *ZO) masks(theta []*graph.Node) []*graph.Node {
 	return out
 }
 
-// maskedZ returns the direction of seed, masked; after (nil, or a scalar the direction must
-// not be computed before) only schedules it.
-func (z *ZO) maskedZ(seed *graph.Node, shapesList []shapes.Shape, masks []*graph.Node, after *graph.Node) []*graph.Node {
-	zs := sampleZ(seed, shapesList, z.cfg.Distribution, z.cfg.RegenerateZ, after)
+// maskedZ returns the direction of seed, masked.
+func (z *ZO) maskedZ(seed *graph.Node, shapesList []shapes.Shape, masks []*graph.Node) []*graph.Node {
+	zs := sampleZ(seed, shapesList, z.cfg.Distribution)
 	for i := range zs {
 		if masks[i] != nil {
 			zs[i] = graph.Mul(zs[i], masks[i])
@@ -237,39 +230,109 @@ func (z *ZO) maskedZ(seed *graph.Node, shapesList []shapes.Shape, masks []*graph
 	return zs
 }
 
-// accumulate adds g_k·z_k (k-th of m directions) to the running sums Σ g_k z_k, one per
-// variable (sums is nil for k = 0). Except after the last direction, each sum is divided by
-// an exact 1 that XLA cannot see through ([opaqueOne]): that keeps XLA from fusing the m
-// terms into one loop at the end, which would hold the m directions' z until then; each
-// partial sum is stored instead, and z_k freed. The step and Replay both use it. The sums
-// are taken by [sumOfProducts], whose rounding does not depend on how XLA fuses them (z_k
-// is stored in the step and fused into the sum in Replay).
-func accumulate(sums []*graph.Node, gk *graph.Node, zs []*graph.Node, k, m int) []*graph.Node {
-	out := make([]*graph.Node, len(zs))
-	for i := range zs {
-		g := graph.ConvertDType(gk, zs[i].DType())
+// plusPoints returns θ+ = θ + ε·z per variable, computed only once the scalar after (if
+// not nil) is.
+//
+// One direction of a step evaluates the loss at θ+ and at θ- = 2θ - θ+ ([minusPoints]), and
+// its update moves along the displacement that was evaluated, (θ - θ-)/ε, which is z up to
+// the rounding of θ± (the central difference is exact along it). So z is generated once,
+// fused into θ+, and neither stored nor generated again: with θ± and the new θ computed in
+// one buffer per variable, a step needs one parameter copy beyond a forward pass. θ itself
+// is left as it is until the update, so with lr = 0 it is restored exactly.
+//
+// The points are built last variable first, each after the one before (ε + 0·x, where x is
+// the previous point's first entry or after: a data dependency XLA cannot remove, and ε
+// unless x is not finite, when the step is void anyway). XLA's buffer assignment then keeps
+// θ+, θ- and the new value of each variable in one buffer; built in any order, variables of
+// equal size could get each other's output buffer, which costs a parameter copy. The
+// dependency on after keeps XLA from building the points of all directions up front.
+//
+// The step and Replay build θ+, θ- and the displacements with these same functions, with
+// the same dependencies (only their values differ), so that XLA compiles them alike and the
+// updates agree bit for bit.
+func (z *ZO) plusPoints(theta, dirs []*graph.Node, after *graph.Node) []*graph.Node {
+	out := make([]*graph.Node, len(theta))
+	for i := len(theta) - 1; i >= 0; i-- {
+		eps := graph.Scalar(theta[i].Graph(), theta[i].DType(), z.cfg.Epsilon)
+		out[i] = graph.Add(theta[i], graph.Mul(dependOn(eps, after), dirs[i]))
+		after = firstEntry(out[i])
+	}
+	return out
+}
+
+// minusPoints returns θ- = 2θ - θ+ per variable (θ - ε·z up to rounding, without z),
+// computed once the scalar after is.
+func minusPoints(theta, plus []*graph.Node, after *graph.Node) []*graph.Node {
+	out := make([]*graph.Node, len(theta))
+	for i := range theta {
+		two := dependOn(graph.Scalar(theta[i].Graph(), theta[i].DType(), 2), after) // 2θ is exact.
+		out[i] = graph.Sub(graph.Mul(two, theta[i]), plus[i])
+	}
+	return out
+}
+
+// dependOn returns the scalar x + 0·after (x if after is nil or finite): a data dependency
+// that schedules x's consumers after after.
+func dependOn(x, after *graph.Node) *graph.Node {
+	if after == nil {
+		return x
+	}
+	g := x.Graph()
+	return graph.Add(x, graph.Mul(graph.ScalarZero(g, x.DType()), graph.ConvertDType(after, x.DType())))
+}
+
+// firstEntry returns x's first entry, as a scalar: a cheap scheduling dependency on x.
+func firstEntry(x *graph.Node) *graph.Node {
+	return graph.Reshape(graph.Slice(graph.Reshape(x, -1), graph.AxisRange(0, 1)))
+}
+
+// displacements returns θ - θ- per variable: ε times the direction that was evaluated.
+func displacements(theta, minus []*graph.Node) []*graph.Node {
+	out := make([]*graph.Node, len(theta))
+	for i := range theta {
+		out[i] = graph.Sub(theta[i], minus[i])
+	}
+	return out
+}
+
+// coefficient returns g/ε, the weight of a direction's displacement θ - θ- in the estimate.
+func (z *ZO) coefficient(gproj *graph.Node) *graph.Node {
+	return graph.DivScalar(gproj, z.cfg.Epsilon)
+}
+
+// accumulate adds c_k·d_k (the k-th of m directions: c_k = g_k/ε, d_k = θ - θ-) to the
+// running sums Σ c_k d_k, one per variable (sums is nil for k = 0). Except after the last
+// direction, each sum is divided by an exact 1 that XLA cannot see through ([opaqueOne]):
+// that keeps XLA from fusing the m terms into one loop at the end, which would hold the m
+// directions' points until then; each partial sum is stored instead, and the points freed.
+// The step and Replay both use it. The sums are taken by [sumOfProducts], whose rounding
+// does not depend on how XLA fuses them.
+func accumulate(sums []*graph.Node, ck *graph.Node, ds []*graph.Node, k, m int) []*graph.Node {
+	out := make([]*graph.Node, len(ds))
+	for i := range ds {
+		c := graph.ConvertDType(ck, ds[i].DType())
 		if sums == nil {
-			out[i] = graph.Mul(g, zs[i])
+			out[i] = graph.Mul(c, ds[i])
 		} else {
-			out[i] = sumOfProducts(sums[i], g, zs[i])
+			out[i] = sumOfProducts(sums[i], c, ds[i])
 		}
 		if k < m-1 {
-			out[i] = graph.Div(out[i], graph.ConvertDType(opaqueOne(gk), zs[i].DType()))
+			out[i] = graph.Div(out[i], graph.ConvertDType(opaqueOne(ck), ds[i].DType()))
 		}
 	}
 	return out
 }
 
 // applyUpdate applies the update of one step, given the values θ at its start, the seeds
-// (uint64 [m, 3]), the projected gradients ([m]) and Σ_k g_k z_k per variable. The step and
-// Replay both use it; the step passes the sums it accumulated, Replay passes nil to
-// regenerate z from the seeds and accumulate them the same way.
+// (uint64 [m, 3]), the projected gradients ([m]) and Σ_k (g_k/ε)(θ - θ-_k) per variable.
+// The step and Replay both use it; the step passes the sums it accumulated, Replay passes
+// nil to regenerate z from the seeds, rebuild the points and accumulate them the same way.
 //
 // Bit-for-bit replays: XLA contracts a·b+c into fused multiply-adds when both operations
 // land in the same fused loop. Every multiplication here feeds an addition in the same
-// elementwise chain, in the step and in Replay alike (z itself is made of such chains, cut
-// only after divisions and square roots, whose results are rounded), so both graphs fuse
-// the update the same way and round it identically. Where two products meet in one sum
+// elementwise chain, in the step and in Replay alike (z and the points are made of such
+// chains), so both graphs fuse the update the same way and round it identically (the
+// points too: see [ZO.plusPoints]). Where two products meet in one sum
 // (weight decay, momentum), which one gets fused would be up to the compiler: those sums
 // are taken by [sumOfProducts] in float64, where the products are exact. Hyperparameters
 // are rounded to the variable's dtype.
@@ -283,7 +346,18 @@ func (z *ZO) applyUpdate(scope *model.Scope, vars []*model.Variable, theta []*gr
 		for k := range m {
 			seed := graph.Reshape(graph.Slice(seeds, graph.AxisElem(k)), 3)
 			gk := graph.Reshape(graph.Slice(gproj, graph.AxisElem(k)))
-			grads = accumulate(grads, gk, z.maskedZ(seed, shapesList, masks, nil), k, m)
+			// The same points as the step's, with the same kind of dependencies: on nothing for
+			// the first direction, then on the sums so far; θ- on the projected gradient.
+			var after *graph.Node
+			if grads != nil {
+				after = gk
+				for _, sum := range grads {
+					after = dependOn(after, firstEntry(sum))
+				}
+			}
+			plus := z.plusPoints(theta, z.maskedZ(seed, shapesList, masks), after)
+			minus := minusPoints(theta, plus, gk)
+			grads = accumulate(grads, z.coefficient(gk), displacements(theta, minus), k, m)
 		}
 	}
 	grads = append([]*graph.Node(nil), grads...)

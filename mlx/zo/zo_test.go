@@ -131,8 +131,9 @@ func TestReplayIsBitForBit(t *testing.T) {
 		"magnitude-mask": func() zo.Config {
 			return zo.Config{LearningRate: 0.01, Epsilon: 1e-3, Directions: 1, Mask: zo.MagnitudeMask(0.5), Trace: true}
 		},
-		"regenerate-z": func() zo.Config {
-			return zo.Config{LearningRate: 0.01, Epsilon: 1e-3, Directions: 2, RegenerateZ: true, Trace: true}
+		"rademacher-3-directions": func() zo.Config {
+			return zo.Config{LearningRate: 0.01, Epsilon: 1e-3, Directions: 3, Distribution: zo.Rademacher,
+				Momentum: 0.5, WeightDecay: 0.01, Trace: true}
 		},
 		"adam-random-mask": func() zo.Config {
 			return zo.Config{Epsilon: 1e-3, Directions: 2, Rule: optimizer.Adam().LearningRate(0.01).Done(),
@@ -164,10 +165,7 @@ func TestReplayIsBitForBit(t *testing.T) {
 				if len(z.Trace()) != 12 {
 					t.Fatalf("trace has %d steps, want 12", len(z.Trace()))
 				}
-				replayCfg := cfgFn()
-				// Regenerating z gives the same values: replaying without it reproduces the run.
-				replayCfg.RegenerateZ = false
-				z2, _ := zo.New(replayCfg)
+				z2, _ := zo.New(cfgFn())
 				if err := z2.Replay(backend, replayed, z.Trace()); err != nil {
 					t.Fatal(err)
 				}
