@@ -27,7 +27,7 @@
 //
 // Usage:
 //
-//	go run ./cmd/bench-zo [-in 512] [-hidden 1024,512] [-batch 256] [-iters 40]
+//	go run ./cmd/bench-zo [-in 512] [-hidden 1024,512] [-batch 256] [-iters 100]
 package main
 
 import (
@@ -61,7 +61,7 @@ var (
 	flagHidden = flag.String("hidden", "1024,512", "comma-separated hidden widths")
 	flagOut    = flag.Int("out", 10, "outputs")
 	flagBatch  = flag.Int("batch", 256, "batch size")
-	flagIters  = flag.Int("iters", 40, "timed calls per mode")
+	flagIters  = flag.Int("iters", 100, "timed calls per mode")
 	flagMode   = flag.String("mode", "", "internal: run one mode in this process and print its memory figures")
 )
 
@@ -322,7 +322,16 @@ func run() error {
 			slicesMin(ts).Round(time.Microsecond), float64(median(ts))/float64(fwd), xla, copies(float64(m.rssGrowthKB)*1024))
 	}
 	zoT := median(times["zo-m1"])
-	fmt.Printf("ZO-SGD (m=1) / forward time: %.2fx (target <= 2.5x)\n", float64(zoT)/float64(fwd))
+	// The same ratio round by round (each round times every mode once, back to back), which
+	// cancels slow changes in the machine's load; its quartiles show the spread.
+	ratios := make([]float64, *flagIters)
+	for i := range ratios {
+		ratios[i] = float64(times["zo-m1"][i]) / float64(times["forward"][i])
+	}
+	sort.Float64s(ratios)
+	q := func(f float64) float64 { return ratios[int(f*float64(len(ratios)-1))] }
+	fmt.Printf("ZO-SGD (m=1) / forward time: %.2fx (target <= 2.5x); per round: median %.2fx, quartiles %.2fx-%.2fx\n",
+		float64(zoT)/float64(fwd), q(0.5), q(0.25), q(0.75))
 	if f, z := mem["forward"], mem["zo-m1"]; f.xlaBytes >= 0 && z.xlaBytes >= 0 {
 		d := z.xlaBytes - f.xlaBytes
 		fmt.Printf("ZO-SGD (m=1) memory beyond inference, XLA accounting: %.4f copies (target <= 1): %d bytes = one copy %+d bytes\n",
