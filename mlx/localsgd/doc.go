@@ -51,8 +51,9 @@
 // the in-graph simulation's losses (to 1 float32 ulp) and global model (bit for bit in
 // the tests, to 1.2e-7 otherwise). GoMLX's model.Exec.SPMD is not used: in v0.28.8 it
 // gives every variable a sharding spec that go-xla rejects in SPMD mode ("mesh not
-// found"), so [Distributed] feeds the Store's variables to the programs itself. Random
-// numbers drawn by the loss (dropout) are the same on every device, unlike in the
-// in-graph simulation. XLA CPU's devices share this machine's cores: no speed-up is
+// found"), so [Distributed] feeds the Store's variables to the programs itself. Each
+// device draws its own random numbers (dropout), from a state derived from the Store's
+// and the device's index: reproducible from the seed, but not the in-graph simulation's
+// numbers (there the workers take turns on one state). XLA CPU's devices share this machine's cores: no speed-up is
 // expected (cmd/bench-localsgd times both).
 package localsgd

@@ -125,6 +125,9 @@ func changedVars(store *model.Store, g *graph.Graph) ([]*model.Variable, []*grap
 // build creates the two programs for numInputs inputs (then the labels).
 func (d *Distributed) build(numInputs int) error {
 	d.numInputs = numInputs
+	if err := linkRNGState(d.store); err != nil {
+		return err
+	}
 	scope := d.store.RootScope()
 	step, err := graph.NewExec(d.backend, func(args []*graph.Node) []*graph.Node {
 		g := args[0].Graph()
@@ -219,12 +222,80 @@ func (d *Distributed) deviceCopies(v *model.Variable) (*deviceCopies, error) {
 	c := &deviceCopies{src: value, perDevice: make([]*tensors.Tensor, d.l.cfg.Workers)}
 	c.perDevice[0] = value
 	for k := 1; k < len(c.perDevice); k++ {
+		if v.Path() == rngStatePath {
+			// Each device draws its own random numbers (dropout masks...), as the workers of
+			// the in-graph simulation do; after a step, each keeps its own state (see collect).
+			if c.perDevice[k], err = deviceRNGState(value, k); err != nil {
+				return nil, fmt.Errorf("random state of device %d: %w", k, err)
+			}
+			continue
+		}
 		if c.perDevice[k], err = value.OnDeviceClone(d.backend, compute.DeviceNum(k)); err != nil {
 			return nil, fmt.Errorf("copying variable %q to device %d: %w", v.Path(), k, err)
 		}
 	}
 	d.replaceCopies(v, c)
 	return c, nil
+}
+
+// rngStatePath is the Store's random state, which dropout and GoMLX's other random layers
+// draw from.
+var rngStatePath = model.JoinPath("/", model.RNGStateVariableName)
+
+// linkRNGState makes sure the Store's random state exists as an ordinary Store variable.
+// GoMLX v0.28.8 creates it (when a graph first draws random numbers) without a link to its
+// Store, and building an SPMD program that reads such a variable dereferences that nil link
+// (model.Variable.paramNode): so the state is created here, as the Store would create it
+// (from model.ParamInitialSeed if set), and recreated with CreateVariable, same value.
+func linkRNGState(store *model.Store) error {
+	v := store.GetVariable(rngStatePath)
+	if v == nil || !v.HasValue() {
+		if err := store.ResetRNGState(); err != nil {
+			return fmt.Errorf("creating the Store's random state: %w", err)
+		}
+		v = store.GetVariable(rngStatePath)
+	}
+	value, err := v.Value()
+	if err != nil {
+		return fmt.Errorf("reading the Store's random state: %w", err)
+	}
+	words, err := tensors.CopyFlatData[uint64](value)
+	if err != nil {
+		return fmt.Errorf("reading the Store's random state: %w", err)
+	}
+	dims := value.Shape().Dimensions // Before DeleteVariable, which frees value.
+	if err := store.DeleteVariable(rngStatePath); err != nil {
+		return fmt.Errorf("replacing the Store's random state: %w", err)
+	}
+	nv, err := store.CreateVariable(rngStatePath, tensors.FromFlatDataAndDimensions(words, dims...))
+	if err != nil {
+		return fmt.Errorf("replacing the Store's random state: %w", err)
+	}
+	nv.SetTrainable(false)
+	return nil
+}
+
+// deviceRNGState returns device k's (k >= 1) random state, derived from the Store's state:
+// a GoMLX state seeded by a hash of the state's words and k, so that the devices' streams
+// are distinct and reproducible from the Store's seed.
+func deviceRNGState(state *tensors.Tensor, k int) (*tensors.Tensor, error) {
+	words, err := tensors.CopyFlatData[uint64](state)
+	if err != nil {
+		return nil, err
+	}
+	h := uint64(k) * 0x9E3779B97F4A7C15
+	for _, w := range words {
+		h = splitMix64(h ^ w)
+	}
+	return graph.RNGStateFromSeed(int64(h))
+}
+
+// splitMix64 is Steele, Lea and Flood's SplitMix64 finalizer: a bijective 64-bit mix.
+func splitMix64(x uint64) uint64 {
+	x += 0x9E3779B97F4A7C15
+	x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9
+	x = (x ^ (x >> 27)) * 0x94D049BB133111EB
+	return x ^ (x >> 31)
 }
 
 // replaceCopies installs c as v's per-device copies, releasing the previous ones

@@ -9,7 +9,10 @@ import (
 	"testing"
 
 	"github.com/gomlx/compute"
+	"github.com/gomlx/compute/shapes"
+	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gomlx/gomlx/ml/layers"
 	"github.com/gomlx/gomlx/ml/model"
 	"github.com/gomlx/gomlx/ml/train/optimizer"
 
@@ -276,4 +279,61 @@ func compareHistories(t *testing.T, want, got *history.History) {
 	a, _ := want.Column("loss")
 	b, _ := got.Column("loss")
 	assertClose(t, "loss", b, a, 1e-5)
+}
+
+// dropoutLoss is mlpLoss(false) with dropout (rate 0.5) after the hidden layer: each
+// evaluation draws from the Store's random state.
+func dropoutLoss(scope *model.Scope, inputs, labels []*Node) *Node {
+	x, y := inputs[0], labels[0]
+	s := scope.In("mlp")
+	w1 := s.In("hidden").WithInitializer(fixedInit(0.1)).VariableWithShape("weights", shapes.Make(x.DType(), testIn, testHidden))
+	h := Tanh(Dot(x, w1.NodeValue(x.Graph())).Product())
+	h = layers.DropoutStatic(scope, h, 0.5)
+	w2 := s.In("output").WithInitializer(fixedInit(2.3)).VariableWithShape("weights", shapes.Make(x.DType(), testHidden, testOut))
+	return ReduceAllMean(Square(Sub(Dot(h, w2.NodeValue(x.Graph())).Product(), y)))
+}
+
+// In the distributed mode every device draws its own random numbers (dropout masks),
+// as the workers of the in-graph simulation do: given the same batch, two workers get
+// different losses; and the draws are reproducible from the Store's seed.
+func TestDistributedWorkersDrawTheirOwnRandomNumbers(t *testing.T) {
+	mlxtest.ForEach(t, func(t *testing.T, backend compute.Backend) {
+		const K = 2
+		requireDevices(t, backend, K)
+		run := func() []float64 {
+			l := mustNew(t, optimizer.StochasticGradientDescent().WithLearningRate(0.1).Done(), Config{Workers: K, LocalSteps: 4})
+			store := model.NewStore()
+			if err := train.SeedStore(store, 3); err != nil {
+				t.Fatal(err)
+			}
+			xs, ys := testData(5, 1, K)
+			if err := l.createVariables(backend, store, dropoutLoss, []*tensors.Tensor{xs[0]}, []*tensors.Tensor{ys[0]}); err != nil {
+				t.Fatal(err)
+			}
+			d, err := l.NewDistributed(backend, store, dropoutLoss)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer d.Finalize()
+			var all []float64
+			for range 2 {
+				// The same batch for both workers (a tensor of its own for each device).
+				same := [][]*tensors.Tensor{{workerSlice(t, xs[0], 0)}, {workerSlice(t, xs[0], 0)}}
+				labels := [][]*tensors.Tensor{{workerSlice(t, ys[0], 0)}, {workerSlice(t, ys[0], 0)}}
+				losses, err := d.Step(same, labels)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if losses[0] == losses[1] {
+					t.Fatalf("the two workers had the same batch and got the same loss %v: the same dropout masks", losses)
+				}
+				all = append(all, losses...)
+			}
+			return all
+		}
+		first, second := run(), run()
+		if !slices.Equal(first, second) {
+			t.Errorf("two runs from the same seed gave losses %v and %v", first, second)
+		}
+	})
 }
