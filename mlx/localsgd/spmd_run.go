@@ -542,8 +542,9 @@ func (d *Distributed) Finalize() {
 // k's part sent to device k. The history records the FedAvg-weighted mean of the
 // workers' losses, as Run's does.
 //
-// Supported: Steps, BatchSize, Seed, LogEvery, Name, OnStep, Context. Eval, EvalMetrics,
-// checkpoints and SkipNonFinite are not (an error says so); a non-finite loss stops the
+// Supported: Steps, BatchSize, Seed, LogEvery, Name, OnStep, Context, Eval and EvalMetrics
+// (the global model, as Run evaluates it: the Store's, updated at the end of each round).
+// Checkpoints and SkipNonFinite are not (an error says so); a non-finite loss stops the
 // run with a *train.NonFiniteError. It returns an error wrapping [ErrTooFewDevices] if
 // the backend has fewer than K devices.
 func (l *LocalSGD) RunDistributed(backend compute.Backend, store *model.Store, lossFn train.LossFn, ds *data.Dataset,
@@ -552,8 +553,8 @@ func (l *LocalSGD) RunDistributed(backend compute.Backend, store *model.Store, l
 		return nil, errors.New("localsgd.RunDistributed: dataset is nil")
 	}
 	switch {
-	case cfg.Eval != nil || len(cfg.EvalMetrics) > 0:
-		return nil, errors.New("localsgd.RunDistributed: Config.Eval is not supported: evaluate the store with train.Evaluate after the run")
+	case len(cfg.EvalMetrics) > 0 && cfg.Eval == nil:
+		return nil, errors.New("localsgd.RunDistributed: Config.EvalMetrics needs Config.Eval (a dataset)")
 	case cfg.CheckpointDir != "" || cfg.CheckpointEvery != 0:
 		return nil, errors.New("localsgd.RunDistributed: checkpoints are not supported")
 	case cfg.SkipNonFinite:
@@ -595,6 +596,13 @@ func (l *LocalSGD) RunDistributed(backend compute.Backend, store *model.Store, l
 	if err := l.createVariables(backend, store, lossFn, inputs, labels); err != nil {
 		return fail(err)
 	}
+	var eval *train.Evaluator
+	if cfg.Eval != nil {
+		if eval, err = train.NewEvaluator(backend, store, lossFn, cfg.EvalMetrics, 0); err != nil {
+			return fail(err)
+		}
+		defer eval.Finalize()
+	}
 	evalsPerStep := int64(l.LossEvalsPerStep())
 	var elapsed time.Duration
 	for step := 1; step <= cfg.Steps; step++ {
@@ -626,7 +634,18 @@ func (l *LocalSGD) RunDistributed(backend compute.Backend, store *model.Store, l
 			return fail(&train.NonFiniteError{Step: step, Variable: "loss", All: []string{"loss"}})
 		}
 		if step%cfg.LogEvery == 0 || step == cfg.Steps {
-			hist.Add(history.Record{Step: step, Time: elapsed.Seconds(), Evals: int64(step) * evalsPerStep, Loss: loss})
+			rec := history.Record{Step: step, Time: elapsed.Seconds(), Evals: int64(step) * evalsPerStep, Loss: loss}
+			if eval != nil {
+				res, err := eval.Evaluate(cfg.Eval)
+				if err != nil {
+					return fail(fmt.Errorf("step %d: evaluation: %w", step, err))
+				}
+				rec.Metrics = make(map[string]float64, len(res))
+				for k, v := range res {
+					rec.Metrics["eval_"+k] = v
+				}
+			}
+			hist.Add(rec)
 			if cfg.OnStep != nil {
 				if err := cfg.OnStep(hist); err != nil {
 					return fail(fmt.Errorf("step %d: OnStep: %w", step, err))

@@ -91,7 +91,7 @@ func TestDistributedMatchesInGraph(t *testing.T) {
 			t.Run(c.name, func(t *testing.T) {
 				requireDevices(t, backend, c.K)
 				ds := workerDataset(t, 1, 40, c.K)
-				runCfg := train.Config{Steps: c.steps, BatchSize: 5, Seed: 3}
+				runCfg := train.Config{Steps: c.steps, BatchSize: 5, Seed: 3, LogEvery: 2, Eval: evalDataset(t)}
 				cfg := c.cfg
 				cfg.Workers, cfg.LocalSteps, cfg.WorkerAxis = c.K, c.H, 1
 
@@ -110,9 +110,16 @@ func TestDistributedMatchesInGraph(t *testing.T) {
 
 				lossA, _ := histA.Column("loss")
 				lossB, _ := histB.Column("loss")
-				if len(lossA) != c.steps || len(lossB) != c.steps {
-					t.Fatalf("histories have %d and %d records, want %d", len(lossA), len(lossB), c.steps)
+				if records := (c.steps + 1) / 2; len(lossA) != records || len(lossB) != records {
+					t.Fatalf("histories have %d and %d records, want %d", len(lossA), len(lossB), records)
 				}
+				// The global model is evaluated alike (Config.Eval).
+				evalA, _ := histA.Column("eval_loss")
+				evalB, _ := histB.Column("eval_loss")
+				if len(evalA) != len(lossA) || len(evalB) != len(evalA) {
+					t.Fatalf("eval_loss has %d (in-graph) and %d (distributed) values, want %d", len(evalA), len(evalB), len(lossA))
+				}
+				assertClose(t, "eval_loss", evalB, evalA, 1e-5)
 				lastA, _ := histA.Last()
 				lastB, _ := histB.Last()
 				if lastB.Evals != lastA.Evals || histB.Name != histA.Name {
@@ -239,7 +246,7 @@ func TestRunDistributedErrors(t *testing.T) {
 		}{
 			{train.Config{Steps: 1, SkipNonFinite: true}, "SkipNonFinite"},
 			{train.Config{Steps: 1, CheckpointDir: t.TempDir()}, "checkpoints"},
-			{train.Config{Steps: 1, Eval: ds}, "Eval"},
+			{train.Config{Steps: 1, EvalMetrics: map[string]train.MetricFn{"loss2": nil}}, "EvalMetrics needs Config.Eval"},
 			{train.Config{Steps: 0}, "Steps=0"},
 		} {
 			_, err := l.RunDistributed(backend, model.NewStore(), mlpLoss(false), ds, c.cfg)
@@ -279,6 +286,19 @@ func compareHistories(t *testing.T, want, got *history.History) {
 	a, _ := want.Column("loss")
 	b, _ := got.Column("loss")
 	assertClose(t, "loss", b, a, 1e-5)
+}
+
+// evalDataset is a held-out regression set for the loss function itself (no worker axis).
+func evalDataset(t *testing.T) *data.Dataset {
+	t.Helper()
+	xs, ys := testData(99, 1, 1)
+	x, y := workerSlice(t, xs[0], 0), workerSlice(t, ys[0], 0)
+	ds, err := data.New("eval", []data.Column{{Dims: []int{testIn}, Float32: tensors.MustCopyFlatData[float32](x)}},
+		[]data.Column{{Dims: []int{testOut}, Float32: tensors.MustCopyFlatData[float32](y)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ds
 }
 
 // dropoutLoss is mlpLoss(false) with dropout (rate 0.5) after the hidden layer: each
