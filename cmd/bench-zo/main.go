@@ -23,7 +23,9 @@
 //     fixed at 128 KiB (so large buffers are unmapped when freed); after compiling and one
 //     call, the peak RSS (VmHWM) is reset (/proc/self/clear_refs) and the growth of the
 //     peak over the RSS of that moment, during 10 more calls, is reported: the transient
-//     memory of a call (temporaries and outputs), as the operating system sees it.
+//     memory of a call (temporaries and outputs), as the operating system sees it. It is
+//     indicative only: it moves from run to run with what the allocators keep cached (the
+//     buffers of the parameters a step gives back can be reused for its outputs).
 //
 // Usage:
 //
@@ -339,7 +341,9 @@ func run() error {
 		fmt.Printf("  (the step's other outputs, beside the new parameters: RNG state, seeds, projected gradient, loss, output table)\n")
 	}
 	f, z := mem["forward"], mem["zo-m1"]
-	fmt.Printf("ZO-SGD (m=1) memory beyond inference, RSS growth: %s (target <= 1)\n", copies(float64(z.rssGrowthKB-f.rssGrowthKB)*1024))
+	fmt.Printf("ZO-SGD (m=1) memory beyond inference, RSS growth: %s (indicative only: it varies from run to run with\n"+
+		"  what the allocators keep cached, e.g. the parameter buffers a step gives back; the XLA figure is exact)\n",
+		copies(float64(z.rssGrowthKB-f.rssGrowthKB)*1024))
 	return nil
 }
 
