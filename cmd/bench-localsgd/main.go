@@ -28,6 +28,7 @@ import (
 	"github.com/gomlx/gomlx/ml/model"
 	"github.com/gomlx/gomlx/ml/train/optimizer"
 
+	"github.com/goptlab/goptlab/cmd/internal/benchtime"
 	"github.com/goptlab/goptlab/mlx"
 	"github.com/goptlab/goptlab/mlx/localsgd"
 	"github.com/goptlab/goptlab/mlx/models"
@@ -96,29 +97,21 @@ func newExec(backend compute.Backend, stepper train.Stepper) (*model.Store, *mod
 	return store, exec, err
 }
 
-// timeInterleaved runs each function once to compile and warm up, then reps rounds
-// in which every function runs once in turn (so that load from other processes hits
-// them alike), and returns the median time of each.
+// timeInterleaved warms each function up with one call, then times reps rounds of them
+// (benchtime.Interleaved) and returns the median time of each.
 func timeInterleaved(reps int, fns ...func() error) ([]time.Duration, error) {
 	for _, fn := range fns {
 		if err := fn(); err != nil {
 			return nil, err
 		}
 	}
-	times := make([][]time.Duration, len(fns))
-	for range reps {
-		for i, fn := range fns {
-			start := time.Now()
-			if err := fn(); err != nil {
-				return nil, err
-			}
-			times[i] = append(times[i], time.Since(start))
-		}
+	times, err := benchtime.Interleaved(reps, fns...)
+	if err != nil {
+		return nil, err
 	}
 	medians := make([]time.Duration, len(fns))
-	for i := range fns {
-		slices.Sort(times[i])
-		medians[i] = times[i][reps/2]
+	for i := range times {
+		medians[i] = benchtime.Median(times[i])
 	}
 	return medians, nil
 }

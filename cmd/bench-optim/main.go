@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/gomlx/compute"
@@ -28,6 +29,7 @@ import (
 	"github.com/gomlx/gomlx/ml/model"
 	"github.com/gomlx/gomlx/ml/model/initializer"
 
+	"github.com/goptlab/goptlab/cmd/internal/benchtime"
 	"github.com/goptlab/goptlab/mlx"
 	"github.com/goptlab/goptlab/mlx/optim"
 	"github.com/goptlab/goptlab/mlx/train"
@@ -172,7 +174,7 @@ func run() error {
 	var active []*entry
 	params := 0
 	for _, e := range list {
-		if *flagOnly != "" && e.name != "adam" && !contains(e.name, *flagOnly) {
+		if *flagOnly != "" && e.name != "adam" && !strings.Contains(e.name, *flagOnly) {
 			continue
 		}
 		store := model.NewStore()
@@ -200,23 +202,30 @@ func run() error {
 		fmt.Printf("compiled %-14s and ran %d warm-up steps in %s\n", e.name, *flagWarmup+1, time.Since(start).Round(time.Millisecond))
 		active = append(active, e)
 	}
-	for range *flagRounds {
-		for _, e := range active {
-			start := time.Now()
+	fns := make([]func() error, len(active))
+	for i, e := range active {
+		fns[i] = func() error {
 			if err := step(e.exec, x, y); err != nil {
 				return fmt.Errorf("%s: %w", e.name, err)
 			}
-			e.times = append(e.times, time.Since(start))
+			return nil
 		}
+	}
+	times, err := benchtime.Interleaved(*flagRounds, fns...)
+	if err != nil {
+		return err
+	}
+	for i, e := range active {
+		e.times = times[i]
 	}
 	choice, _ := mlx.Chosen()
 	fmt.Printf("\nMLP %d-%d-%d-%d (%d parameters), batch %d, float32, backend %s, %d rounds\n\n",
 		inputDim, *flagHidden, *flagHidden/4, outputDim, params, *flagBatch, choice.Kind, *flagRounds)
-	adam, adamMin := median(active[0].times), slices.Min(active[0].times)
+	adam, adamMin := benchtime.Median(active[0].times), slices.Min(active[0].times)
 	fmt.Printf("%-14s %10s %10s %10s %14s %11s %11s\n", "optimizer", "median", "min", "max",
 		"median/Adam's", "min/Adam's", "loss evals")
 	for _, e := range active {
-		m, lo := median(e.times), slices.Min(e.times)
+		m, lo := benchtime.Median(e.times), slices.Min(e.times)
 		fmt.Printf("%-14s %10s %10s %10s %13.2fx %10.2fx %11d\n", e.name, m.Round(10*time.Microsecond),
 			lo.Round(10*time.Microsecond), slices.Max(e.times).Round(10*time.Microsecond),
 			float64(m)/float64(adam), float64(lo)/float64(adamMin), e.stepper.LossEvalsPerStep())
@@ -264,21 +273,6 @@ func step(exec *model.Exec, x, y *tensors.Tensor) error {
 	}
 	_, err = out[0].ValueSafe()
 	return err
-}
-
-func median(ds []time.Duration) time.Duration {
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	return s[len(s)/2]
-}
-
-func contains(s, sub string) bool {
-	for i := 0; i+len(sub) <= len(s); i++ {
-		if s[i:i+len(sub)] == sub {
-			return true
-		}
-	}
-	return false
 }
 
 // fillRandom fills a float32 tensor with reproducible values in [-1, 1).

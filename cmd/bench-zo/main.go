@@ -40,6 +40,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -51,6 +52,7 @@ import (
 	"github.com/gomlx/gomlx/ml/model"
 	"github.com/gomlx/gomlx/ml/train/optimizer"
 
+	"github.com/goptlab/goptlab/cmd/internal/benchtime"
 	"github.com/goptlab/goptlab/mlx"
 	"github.com/goptlab/goptlab/mlx/data"
 	"github.com/goptlab/goptlab/mlx/models"
@@ -289,21 +291,19 @@ func run() error {
 		}
 		setups[mode] = s
 	}
+	fns := make([]func() error, len(modes))
+	for i, mode := range modes {
+		fns[i] = setups[mode].call
+	}
+	timed, err := benchtime.Interleaved(*flagIters, fns...)
+	if err != nil {
+		return err
+	}
 	times := map[string][]time.Duration{}
-	for range *flagIters {
-		for _, mode := range modes {
-			start := time.Now()
-			if err := setups[mode].call(); err != nil {
-				return err
-			}
-			times[mode] = append(times[mode], time.Since(start))
-		}
+	for i, mode := range modes {
+		times[mode] = timed[i]
 	}
-	median := func(ts []time.Duration) time.Duration {
-		ts = append([]time.Duration(nil), ts...)
-		sort.Slice(ts, func(i, j int) bool { return ts[i] < ts[j] })
-		return ts[len(ts)/2]
-	}
+	median := benchtime.Median
 
 	choice, _ := mlx.Choose()
 	fmt.Printf("backend: %s\n", choice.Kind)
@@ -321,7 +321,7 @@ func run() error {
 			xla = copies(float64(m.xlaBytes))
 		}
 		fmt.Printf("%-18s %10s %10s %10.2f %14s %14s\n", mode, median(ts).Round(time.Microsecond),
-			slicesMin(ts).Round(time.Microsecond), float64(median(ts))/float64(fwd), xla, copies(float64(m.rssGrowthKB)*1024))
+			slices.Min(ts).Round(time.Microsecond), float64(median(ts))/float64(fwd), xla, copies(float64(m.rssGrowthKB)*1024))
 	}
 	zoT := median(times["zo-m1"])
 	// The same ratio round by round (each round times every mode once, back to back), which
@@ -345,14 +345,6 @@ func run() error {
 		"  what the allocators keep cached, e.g. the parameter buffers a step gives back; the XLA figure is exact)\n",
 		copies(float64(z.rssGrowthKB-f.rssGrowthKB)*1024))
 	return nil
-}
-
-func slicesMin(ts []time.Duration) time.Duration {
-	m := ts[0]
-	for _, t := range ts {
-		m = min(m, t)
-	}
-	return m
 }
 
 // procStatus returns a field of /proc/self/status in KiB.
