@@ -231,22 +231,6 @@ func gaussianPairs(k0, k1 *graph.Node, n int) *graph.Node {
 	return z
 }
 
-// opaqueOne returns a float32 scalar 1 computed from x (a scalar of a 32-bit dtype) as the
-// bits (x | 1.0f) & 1.0f, which XLA does not simplify: dividing by it is exact, and keeps
-// XLA from duplicating the dividend into several consumers (it does not recompute a
-// division), so that the dividend is computed once and stored.
-func opaqueOne(x *graph.Node) *graph.Node {
-	g := x.Graph()
-	if x.DType() == dtypes.Float64 {
-		x = graph.ConvertDType(x, dtypes.Float32)
-	}
-	if x.DType() != dtypes.Uint32 {
-		x = graph.Bitcast(x, dtypes.Uint32)
-	}
-	oneBits := graph.Scalar(g, dtypes.Uint32, uint32(0x3f800000))
-	return graph.Bitcast(graph.BitwiseAnd(graph.BitwiseOr(x, oneBits), oneBits), dtypes.Float32)
-}
-
 // sampleZ regenerates z for one direction from its seed (uint64[3]): one tensor per shape,
 // the index-th drawn with keys derived from (seed, index).
 func sampleZ(seed *graph.Node, shapesList []shapes.Shape, dist Distribution) []*graph.Node {

@@ -323,6 +323,22 @@ func accumulate(sums []*graph.Node, ck *graph.Node, ds []*graph.Node, k, m int) 
 	return out
 }
 
+// opaqueOne returns a float32 scalar 1 computed from x (a float or 32-bit scalar) as the
+// bits (x | 1.0f) & 1.0f, which XLA does not simplify: dividing by it is exact, and keeps
+// XLA from duplicating the dividend into several consumers (it does not recompute a
+// division), so that the dividend is computed once and stored.
+func opaqueOne(x *graph.Node) *graph.Node {
+	g := x.Graph()
+	if x.DType() == dtypes.Float64 {
+		x = graph.ConvertDType(x, dtypes.Float32)
+	}
+	if x.DType() != dtypes.Uint32 {
+		x = graph.Bitcast(x, dtypes.Uint32)
+	}
+	oneBits := graph.Scalar(g, dtypes.Uint32, uint32(0x3f800000))
+	return graph.Bitcast(graph.BitwiseAnd(graph.BitwiseOr(x, oneBits), oneBits), dtypes.Float32)
+}
+
 // applyUpdate applies the update of one step, given the values θ at its start, the seeds
 // (uint64 [m, 3]), the projected gradients ([m]) and Σ_k (g_k/ε)(θ - θ-_k) per variable.
 // The step and Replay both use it; the step passes the sums it accumulated, Replay passes
