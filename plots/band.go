@@ -76,8 +76,7 @@ func band(hs []*history.History, c *config) (*Figure, error) {
 	if c.spread == Quartiles {
 		spread = "quartiles"
 	}
-	title := c.title
-	p := newPlot(title, orDefault(c.xlabel, c.x.String()), orDefault(c.ylabel, yLabel(c.metric)))
+	p := newPlot(c.title, orDefault(c.xlabel, c.x.String()), orDefault(c.ylabel, yLabel(c.metric)))
 	setLogAxes(p, c)
 	f, pn := newFigure(c, p)
 	fills := make([]*plotter.Polygon, len(groups))
@@ -119,23 +118,9 @@ func summarize(key string, runs []*history.History, c *config) (*bandGroup, erro
 	lo, hi := math.Inf(-1), math.Inf(1)
 	var grid []float64
 	for i, h := range runs {
-		xs, err := column(h, c.x.key())
+		xs, ys, err := runColumns(h, c)
 		if err != nil {
 			return nil, err
-		}
-		ys, err := column(h, c.metric)
-		if err != nil {
-			return nil, err
-		}
-		if c.logX {
-			if err := checkLog(xs, "x", fmt.Sprintf("run %q %s", h.Label(), c.x.key())); err != nil {
-				return nil, err
-			}
-		}
-		if c.logY {
-			if err := checkLog(ys, "y", fmt.Sprintf("run %q %s", h.Label(), c.metric)); err != nil {
-				return nil, err
-			}
 		}
 		if !finite(ys[len(ys)-1]) {
 			g.diverged++

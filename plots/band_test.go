@@ -94,7 +94,7 @@ func TestBandDivergedAndBadInput(t *testing.T) {
 		t.Fatal(err)
 	}
 	render(t, f, "band_diverged")
-	if got := f.Labels(); got[0] != "lion (n=3, 1 diverged) (diverged)" && got[0] != "lion (n=3, 1 diverged)" {
+	if got := f.Labels(); got[0] != "lion (n=3, 1 diverged)" {
 		t.Errorf("labels = %q", got)
 	}
 	if _, err := Band(nil); err == nil {

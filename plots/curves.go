@@ -41,23 +41,9 @@ func curves(hs []*history.History, c *config) (*Figure, error) {
 	entries := map[string]*entry{}
 	var order []string
 	for _, h := range hs {
-		xs, err := column(h, c.x.key())
+		xs, ys, err := runColumns(h, c)
 		if err != nil {
 			return nil, err
-		}
-		ys, err := column(h, c.metric)
-		if err != nil {
-			return nil, err
-		}
-		if c.logX {
-			if err := checkLog(xs, "x", fmt.Sprintf("run %q %s", h.Label(), c.x.key())); err != nil {
-				return nil, err
-			}
-		}
-		if c.logY {
-			if err := checkLog(ys, "y", fmt.Sprintf("run %q %s", h.Label(), c.metric)); err != nil {
-				return nil, err
-			}
 		}
 		label := h.Label()
 		n := len(pn.legend)
@@ -95,47 +81,4 @@ func curves(hs []*history.History, c *config) (*Figure, error) {
 		pn.legend[e.legend].label = text
 	}
 	return f, nil
-}
-
-func orDefault(s, def string) string {
-	if s != "" {
-		return s
-	}
-	return def
-}
-
-// styler gives each optimizer its registry style, and each further label of the same
-// optimizer within one plot another dash pattern.
-type styler struct {
-	variants map[string][]string // optimizer -> labels in order of appearance
-}
-
-func newStyler() *styler { return &styler{variants: map[string][]string{}} }
-
-func (s *styler) style(h *history.History) Style {
-	return s.styleOf(optimizerOf(h), h.Label())
-}
-
-func (s *styler) styleOf(optimizer, label string) Style {
-	key := normName(optimizer)
-	labels := s.variants[key]
-	idx := -1
-	for i, l := range labels {
-		if l == label {
-			idx = i
-		}
-	}
-	if idx < 0 {
-		idx = len(labels)
-		s.variants[key] = append(labels, label)
-	}
-	return variantStyle(StyleFor(optimizer), idx)
-}
-
-// optimizerOf returns the name that picks h's colour: its optimizer, or else its label.
-func optimizerOf(h *history.History) string {
-	if h.Optimizer != "" {
-		return h.Optimizer
-	}
-	return h.Label()
 }

@@ -16,32 +16,27 @@ var ErrNotNotebook = errors.New("plots: not running in a GoNB notebook (gonbui.I
 // Display shows the figure inline in a GoNB notebook as SVG (sharp at any zoom).
 // Outside a notebook it returns [ErrNotNotebook]. It returns once GoNB has the figure
 // (gonbui.Sync), so a cell that ends right after it does not lose it.
-func (f *Figure) Display() error {
-	if !gonbui.IsNotebook {
-		return ErrNotNotebook
-	}
-	html, err := f.HTML()
-	if err != nil {
-		return err
-	}
-	gonbui.DisplayHTML(html)
-	gonbui.Sync()
-	return gonbuiError()
-}
+func (f *Figure) Display() error { return display(f.HTML) }
 
 // DisplayPNG shows the figure inline in a GoNB notebook as a PNG image at [PNGDPI],
 // drawn at its nominal size. Outside a notebook it returns [ErrNotNotebook].
-func (f *Figure) DisplayPNG() error {
+func (f *Figure) DisplayPNG() error { return display(f.PNGHTML) }
+
+// display sends the HTML that render returns to the notebook and waits until GoNB has it.
+func display(render func() (string, error)) error {
 	if !gonbui.IsNotebook {
 		return ErrNotNotebook
 	}
-	html, err := f.PNGHTML()
+	html, err := render()
 	if err != nil {
 		return err
 	}
 	gonbui.DisplayHTML(html)
 	gonbui.Sync()
-	return gonbuiError()
+	if err := gonbui.Error(); err != nil {
+		return fmt.Errorf("plots: sending to the notebook: %w", err)
+	}
+	return nil
 }
 
 // HTML returns the figure as an inline SVG element wrapped in a <div>, as [Figure.Display]
@@ -67,11 +62,4 @@ func (f *Figure) PNGHTML() (string, error) {
 	}
 	return fmt.Sprintf(`<img width="%.0f" height="%.0f" src="data:image/png;base64,%s">`,
 		f.Width.Points()*96/72, f.Height.Points()*96/72, base64.StdEncoding.EncodeToString(png)), nil
-}
-
-func gonbuiError() error {
-	if err := gonbui.Error(); err != nil {
-		return fmt.Errorf("plots: sending to the notebook: %w", err)
-	}
-	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -129,7 +130,7 @@ func TestLegendPlacement(t *testing.T) {
 }
 
 func TestStyles(t *testing.T) {
-	if x, y := StyleFor("Adam"), StyleFor(" adam "); x.Color != y.Color || !equalDashes(x.Dashes, y.Dashes) {
+	if x, y := StyleFor("Adam"), StyleFor(" adam "); x.Color != y.Color || !slices.Equal(x.Dashes, y.Dashes) {
 		t.Error("style lookup is not case- and space-insensitive")
 	}
 	known := []string{"adam", "sgd", "adan", "lion", "adamw", "momentum", "lbfgs"}
@@ -147,10 +148,10 @@ func TestStyles(t *testing.T) {
 	}
 	// Unknown names get distinct styles in one program, stable on repeated calls.
 	a, b := StyleFor("my-optimizer-1"), StyleFor("my-optimizer-2")
-	if hexColor(a) == hexColor(b) && equalDashes(a.Dashes, b.Dashes) {
+	if hexColor(a) == hexColor(b) && slices.Equal(a.Dashes, b.Dashes) {
 		t.Error("two unknown names share a style")
 	}
-	if !equalDashes(StyleFor("my-optimizer-1").Dashes, a.Dashes) || StyleFor("my-optimizer-1").Color != a.Color {
+	if !slices.Equal(StyleFor("my-optimizer-1").Dashes, a.Dashes) || StyleFor("my-optimizer-1").Color != a.Color {
 		t.Error("style of an unknown name changed between calls")
 	}
 	SetStyle("pinned", Style{Color: OkabeIto[7]})

@@ -3,6 +3,7 @@ package plots
 import (
 	"bytes"
 	"encoding/xml"
+	"fmt"
 	"image"
 	"image/png"
 	"io"
@@ -12,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"gonum.org/v1/plot/vg"
 
 	"github.com/goptlab/goptlab/mlx/history"
 )
@@ -84,19 +87,14 @@ func synth(t testing.TB, name, opt string, seed int64, rate float64) *history.Hi
 	return h
 }
 
-// strokeCount counts SVG elements stroked with colour c (as "#rrggbb").
-func strokeCount(svg string, c Style) int {
-	return strings.Count(strings.ToUpper(svg), "STROKE:"+hexColor(c))
+// hexColor returns the colour of s as "#RRGGBB".
+func hexColor(s Style) string {
+	return fmt.Sprintf("#%02X%02X%02X", s.Color.R, s.Color.G, s.Color.B)
 }
 
-func hexColor(s Style) string {
-	const digits = "0123456789ABCDEF"
-	b := []byte{'#', 0, 0, 0, 0, 0, 0}
-	for i, v := range []uint8{s.Color.R, s.Color.G, s.Color.B} {
-		b[1+2*i] = digits[v>>4]
-		b[2+2*i] = digits[v&15]
-	}
-	return string(b)
+// sizeInPixels returns the pixel size of the PNG rendering of a w x h figure.
+func sizeInPixels(w, h vg.Length) (int, int) {
+	return int(w.Dots(float64(PNGDPI)) + 0.5), int(h.Dots(float64(PNGDPI)) + 0.5)
 }
 
 // countColor counts the pixels of img within tolerance of colour c.

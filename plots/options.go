@@ -78,13 +78,13 @@ type config struct {
 	bins                  int
 	lrMetric              string
 	levels                int
-	logColor              *bool
+	logColor              bool
 	minimum               *[2]float64
 	resolution            int
 }
 
 func newConfig(opts []Option) *config {
-	c := &config{metric: history.KeyLoss, lrMetric: "lr", bins: 40, levels: 12, resolution: 120}
+	c := &config{metric: history.KeyLoss, lrMetric: "lr", bins: 40, levels: 12, logColor: true, resolution: 120}
 	for _, o := range opts {
 		if o != nil {
 			o(c)
@@ -144,10 +144,18 @@ func Levels(n int) Option { return func(c *config) { c.levels = n } }
 
 // LogColor chooses whether [Surface] colours log10(f - min f + 1e-3·range) (true, the
 // default: right for valleys like Rosenbrock's) or f itself (false).
-func LogColor(on bool) Option { return func(c *config) { c.logColor = &on } }
+func LogColor(on bool) Option { return func(c *config) { c.logColor = on } }
 
 // Minimum marks the known minimiser (x, y) on a [Surface] with a star.
 func Minimum(x, y float64) Option { return func(c *config) { c.minimum = &[2]float64{x, y} } }
 
 // Resolution sets the number of grid cells per axis [Surface] evaluates f on (default 120).
 func Resolution(n int) Option { return func(c *config) { c.resolution = n } }
+
+// orDefault returns s, or def if s is empty: an option's value or the helper's default.
+func orDefault(s, def string) string {
+	if s != "" {
+		return s
+	}
+	return def
+}

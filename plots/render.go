@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strings"
 
-	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
 	"gonum.org/v1/plot/vg/vgimg"
 	"gonum.org/v1/plot/vg/vgpdf"
@@ -103,9 +102,4 @@ func (f *Figure) Save(path string) (err error) {
 		return fmt.Errorf("plots: saving figure: %w", err)
 	}
 	return nil
-}
-
-// sizeInPixels returns the pixel size of the PNG rendering of a w x h figure.
-func sizeInPixels(w, h vg.Length) (int, int) {
-	return int(w.Dots(float64(PNGDPI)) + 0.5), int(h.Dots(float64(PNGDPI)) + 0.5)
 }

@@ -3,9 +3,6 @@ package plots
 import (
 	"fmt"
 	"math"
-	"slices"
-	"strconv"
-	"strings"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -102,16 +99,26 @@ func (pn *panel) drawLine(s series) (string, error) {
 	return label, nil
 }
 
-// column returns the x or y column key of h, with an error naming the run.
-func column(h *history.History, key string) ([]float64, error) {
-	if h == nil {
-		return nil, fmt.Errorf("nil history")
+// runColumns returns the x and y values of run h that c asks for ([XAxis] and [Metric]),
+// checking that they can go on the log axes c asks for.
+func runColumns(h *history.History, c *config) (xs, ys []float64, err error) {
+	if xs, err = h.Column(c.x.key()); err != nil {
+		return nil, nil, err
 	}
-	v, err := h.Column(key)
-	if err != nil {
-		return nil, err
+	if ys, err = h.Column(c.metric); err != nil {
+		return nil, nil, err
 	}
-	return v, nil
+	if c.logX {
+		if err := checkLog(xs, "x", fmt.Sprintf("run %q %s", h.Label(), c.x.key())); err != nil {
+			return nil, nil, err
+		}
+	}
+	if c.logY {
+		if err := checkLog(ys, "y", fmt.Sprintf("run %q %s", h.Label(), c.metric)); err != nil {
+			return nil, nil, err
+		}
+	}
+	return xs, ys, nil
 }
 
 // checkHistories rejects an empty list, nil or empty histories and invalid ones.
@@ -142,92 +149,6 @@ func yLabel(metric string) string {
 		return "learning rate"
 	}
 	return metric
-}
-
-// setLogAxes sets log scales with readable ticks on the axes the config asks for.
-func setLogAxes(p *plot.Plot, c *config) {
-	if c.logX {
-		p.X.Scale = plot.LogScale{}
-		p.X.Tick.Marker = logTicks{}
-	}
-	if c.logY {
-		p.Y.Scale = plot.LogScale{}
-		p.Y.Tick.Marker = logTicks{}
-	}
-}
-
-// logTicks labels powers of ten, and also 2 and 5 times them when the axis spans fewer
-// than two decades, so that a log axis always has at least two labels.
-type logTicks struct{}
-
-// Ticks implements plot.Ticker.
-func (logTicks) Ticks(lo, hi float64) []plot.Tick {
-	if !(lo > 0) || !(hi > lo) {
-		return nil
-	}
-	lo10, hi10 := math.Floor(math.Log10(lo)), math.Ceil(math.Log10(hi))
-	decades := math.Log10(hi) - math.Log10(lo)
-	labelled := []float64{1}
-	switch {
-	case decades < 0.7:
-		labelled = []float64{1, 1.5, 2, 3, 4, 5, 6, 7, 8, 9}
-	case decades < 2:
-		labelled = []float64{1, 2, 5}
-	}
-	step := 1.0
-	if hi10-lo10 > 8 {
-		step = math.Ceil((hi10 - lo10) / 8)
-	}
-	var ticks []plot.Tick
-	for e := lo10; e <= hi10; e++ {
-		p := math.Pow(10, e)
-		for m := 1; m <= 9; m++ {
-			v := p * float64(m)
-			if v < lo*(1-1e-9) || v > hi*(1+1e-9) {
-				continue
-			}
-			t := plot.Tick{Value: v}
-			if slices.Contains(labelled, float64(m)) && (m != 1 || math.Mod(e-lo10, step) == 0) {
-				t.Label = formatTick(v)
-			}
-			ticks = append(ticks, t)
-		}
-	}
-	if countLabels(ticks) < 2 {
-		// Within a narrow range: fall back to evenly spaced linear ticks.
-		return plot.DefaultTicks{}.Ticks(lo, hi)
-	}
-	return ticks
-}
-
-func countLabels(ts []plot.Tick) int {
-	n := 0
-	for _, t := range ts {
-		if t.Label != "" {
-			n++
-		}
-	}
-	return n
-}
-
-// formatTick writes v compactly with at most 6 significant digits: 0.001, 0.5, 20, 1000,
-// 2.5e-4, 1e+6 is written 1e6.
-func formatTick(v float64) string {
-	a := math.Abs(v)
-	if a != 0 && (a < 1e-3 || a >= 1e5) {
-		s := strconv.FormatFloat(v, 'e', 5, 64) // e.g. 6.00000e-04
-		mant, exp, _ := strings.Cut(s, "e")
-		if strings.Contains(mant, ".") {
-			mant = strings.TrimRight(strings.TrimRight(mant, "0"), ".")
-		}
-		sign := exp[:1]
-		exp = strings.TrimLeft(exp[1:], "0")
-		if sign == "+" {
-			sign = ""
-		}
-		return mant + "e" + sign + exp
-	}
-	return strconv.FormatFloat(v, 'g', 6, 64)
 }
 
 // headroom raises the top of the y axis by 5% of its range (a factor 1.3 on a log axis),

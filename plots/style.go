@@ -3,6 +3,7 @@ package plots
 import (
 	"hash/fnv"
 	"image/color"
+	"slices"
 	"strings"
 	"sync"
 
@@ -11,6 +12,8 @@ import (
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
+
+	"github.com/goptlab/goptlab/mlx/history"
 )
 
 // OkabeIto is the colour-blind-safe palette of Okabe and Ito (2008), in the order plots
@@ -112,7 +115,7 @@ func variantStyle(s Style, variant int) Style {
 	}
 	base := 0
 	for i, d := range dashPatterns {
-		if equalDashes(d, s.Dashes) {
+		if slices.Equal(d, s.Dashes) {
 			base = i
 		}
 	}
@@ -120,16 +123,35 @@ func variantStyle(s Style, variant int) Style {
 	return s
 }
 
-func equalDashes(a, b []vg.Length) bool {
-	if len(a) != len(b) {
-		return false
+// styler gives each optimizer its registry style, and each further label of the same
+// optimizer within one plot another dash pattern.
+type styler struct {
+	variants map[string][]string // optimizer -> labels in order of appearance
+}
+
+func newStyler() *styler { return &styler{variants: map[string][]string{}} }
+
+func (s *styler) style(h *history.History) Style {
+	return s.styleOf(optimizerOf(h), h.Label())
+}
+
+func (s *styler) styleOf(optimizer, label string) Style {
+	key := normName(optimizer)
+	labels := s.variants[key]
+	idx := slices.Index(labels, label)
+	if idx < 0 {
+		idx = len(labels)
+		s.variants[key] = append(labels, label)
 	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
+	return variantStyle(StyleFor(optimizer), idx)
+}
+
+// optimizerOf returns the name that picks h's colour: its optimizer, or else its label.
+func optimizerOf(h *history.History) string {
+	if h.Optimizer != "" {
+		return h.Optimizer
 	}
-	return true
+	return h.Label()
 }
 
 // lineStyle returns the line style for s.

@@ -142,7 +142,7 @@ func surface(f func(x, y float64) float64, xr, yr Range, trajs []Trajectory, c *
 	if zmin == zmax {
 		return nil, fmt.Errorf("f is constant (%g) on the grid: nothing to colour", zmin)
 	}
-	logColor := c.logColor == nil || *c.logColor
+	logColor := c.logColor
 	shift := 0.0
 	if logColor && zmin <= 0 {
 		shift = -zmin + 1e-3*(zmax-zmin)
@@ -192,35 +192,21 @@ func surface(f func(x, y float64) float64, xr, yr Range, trajs []Trajectory, c *
 		if len(tr.X) == 0 {
 			return nil, fmt.Errorf("trajectory #%d %q has no points", i, tr.Name)
 		}
-		opt := tr.Optimizer
-		if opt == "" {
-			opt = tr.Name
-		}
-		st := StyleFor(opt)
-		label, err := pn.drawLine(series{label: tr.Name, style: st, xs: tr.X, ys: tr.Y, noDivergence: true})
-		if err != nil {
+		st := StyleFor(orDefault(tr.Optimizer, tr.Name))
+		if _, err := pn.drawLine(series{label: tr.Name, style: st, xs: tr.X, ys: tr.Y, noDivergence: true}); err != nil {
 			return nil, err
 		}
 		segs := segments(tr.X, tr.Y)
-		steps := len(tr.X) - 1
-		label = fmt.Sprintf("%s (%d steps)", tr.Name, steps)
-		if len(segs) == 0 {
-			label = tr.Name + " (no finite points)"
-		}
-		outside := false
-		for j := range tr.X {
-			if finite(tr.X[j]) && finite(tr.Y[j]) && (tr.X[j] < xr.Min || tr.X[j] > xr.Max || tr.Y[j] < yr.Min || tr.Y[j] > yr.Max) {
-				outside = true
-			}
-		}
-		if outside {
-			label = fmt.Sprintf("%s (%d steps, leaves the plot)", tr.Name, steps)
-		}
+		// A trajectory without finite points also ends non-finite: it counts as diverged.
+		note := ""
 		last := len(tr.X) - 1
-		if !finite(tr.X[last]) || !finite(tr.Y[last]) {
-			label = fmt.Sprintf("%s (%d steps, diverged)", tr.Name, steps)
+		switch {
+		case !finite(tr.X[last]) || !finite(tr.Y[last]):
+			note = ", diverged"
+		case leavesRange(tr, xr, yr):
+			note = ", leaves the plot"
 		}
-		pn.legend[len(pn.legend)-1].label = label
+		pn.legend[len(pn.legend)-1].label = fmt.Sprintf("%s (%d steps%s)", tr.Name, last, note)
 		if len(segs) > 0 {
 			first, end := segs[0][0], segs[len(segs)-1][len(segs[len(segs)-1])-1]
 			p.Add(&plotter.Scatter{XYs: plotter.XYs{first}, GlyphStyle: draw.GlyphStyle{Color: st.Color, Radius: vg.Points(3.5), Shape: draw.RingGlyph{}}})
@@ -237,6 +223,17 @@ func surface(f func(x, y float64) float64, xr, yr Range, trajs []Trajectory, c *
 	// The heat map fixes the axes to the rectangle: trajectories outside it are clipped.
 	p.X.Min, p.X.Max, p.Y.Min, p.Y.Max = xr.Min, xr.Max, yr.Min, yr.Max
 	return fig, nil
+}
+
+// leavesRange reports whether a finite point of tr lies outside xr × yr.
+func leavesRange(tr Trajectory, xr, yr Range) bool {
+	for j := range tr.X {
+		x, y := tr.X[j], tr.Y[j]
+		if finite(x) && finite(y) && (x < xr.Min || x > xr.Max || y < yr.Min || y > yr.Max) {
+			return true
+		}
+	}
+	return false
 }
 
 func orDefaultMetric(m string) string {

@@ -118,3 +118,21 @@ func TestTrajectoryOf(t *testing.T) {
 		t.Error("missing metric: no error")
 	}
 }
+
+// TestSurfaceTrajectoryLabels checks the legend notes: a trajectory that ends non-finite is
+// "diverged" even if it left the plot before, and so is one without any finite point.
+func TestSurfaceTrajectoryLabels(t *testing.T) {
+	nan := math.NaN()
+	f, err := Surface(Rosenbrock, Range{-2, 2}, Range{-1, 3}, []Trajectory{
+		{Name: "out then NaN", Optimizer: "sgd", X: []float64{0, 5, nan}, Y: []float64{0, 0, nan}},
+		{Name: "all NaN", Optimizer: "adam", X: []float64{nan, nan, nan}, Y: []float64{nan, nan, nan}},
+		{Name: "out", Optimizer: "lion", X: []float64{0, 5}, Y: []float64{0, 0}},
+	}, Resolution(20))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "out then NaN (2 steps, diverged)|all NaN (2 steps, diverged)|out (1 steps, leaves the plot)"
+	if got := strings.Join(f.Labels(), "|"); got != want {
+		t.Errorf("labels = %q, want %q", got, want)
+	}
+}

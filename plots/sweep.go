@@ -1,13 +1,13 @@
 package plots
 
 import (
+	"cmp"
 	"fmt"
 	"image/color"
 	"math"
 	"slices"
 	"sort"
 
-	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
@@ -60,7 +60,7 @@ func lrSweep(hs []*history.History, c *config) (*Figure, error) {
 		if err != nil {
 			return nil, err
 		}
-		ys, err := column(h, c.metric)
+		ys, err := h.Column(c.metric)
 		if err != nil {
 			return nil, err
 		}
@@ -80,7 +80,7 @@ func lrSweep(hs []*history.History, c *config) (*Figure, error) {
 	anyTop := false
 	for _, k := range order {
 		vals := byGroup[k]
-		slices.SortStableFunc(vals, func(a, b runVal) int { return cmpFloat(a.lr, b.lr) })
+		slices.SortStableFunc(vals, func(a, b runVal) int { return cmp.Compare(a.lr, b.lr) })
 		var pts []sweepPoint
 		for i := 0; i < len(vals); {
 			j := i
@@ -202,15 +202,3 @@ func maxNaN(a, b float64) float64 {
 	}
 	return math.Max(a, b)
 }
-
-func cmpFloat(a, b float64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
-var _ plot.Thumbnailer = (*topMarks)(nil)

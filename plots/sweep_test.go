@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"gonum.org/v1/plot"
+
 	"github.com/goptlab/goptlab/mlx/history"
 )
 
@@ -45,8 +47,8 @@ func TestLRSweep(t *testing.T) {
 	if p.X.Label.Text != "learning rate" || p.Y.Label.Text != "final training loss" {
 		t.Errorf("axis labels %q, %q", p.X.Label.Text, p.Y.Label.Text)
 	}
-	if _, ok := p.X.Scale.(interface{ Normalize(a, b, x float64) float64 }); !ok {
-		t.Error("no x scale")
+	if _, ok := p.X.Scale.(plot.LogScale); !ok {
+		t.Errorf("x scale is %T, want a log scale", p.X.Scale)
 	}
 	if n := countColor(r.img, StyleFor("adam")); n < 200 {
 		t.Errorf("%d pixels of adam's colour", n)

@@ -19,6 +19,7 @@ import (
 	"os"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/janpfeifer/gonb/gonbui"
 	"gonum.org/v1/plot/vg"
@@ -259,10 +260,11 @@ func (v *View) showProgress(h *history.History, final bool) error {
 	}
 	line := progressLine(s)
 	pad := ""
-	if n := len([]rune(line)); n < v.lastLineLen {
+	n := utf8.RuneCountInString(line)
+	if n < v.lastLineLen {
 		pad = strings.Repeat(" ", v.lastLineLen-n)
 	}
-	v.lastLineLen = len([]rune(line))
+	v.lastLineLen = n
 	end := ""
 	if final {
 		end = "\n"
