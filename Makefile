@@ -37,7 +37,7 @@ GO_SOURCES := $(shell find $(ROOT) -name '*.go' -not -path '$(ROOT)/.*' 2>/dev/n
 
 help:
 	@echo "make lab          set up (once) and start JupyterLab on 127.0.0.1 in notebooks/"
-	@echo "make test         set up (once) and run all tests: go vet, go test, kernel conformance, notebooks"
+	@echo "make test         set up (once) and run all tests: gofmt, go vet, go test, kernel tests, notebooks, fuzz"
 	@echo "make bench-kernel time kernel start to first cell output, cold and warm, over 5 fresh kernels"
 	@echo "make bench        the optimizer benchmarks (bench-optim, bench-zo, bench-localsgd) on XLA CPU"
 	@echo "make fuzz         run every Go fuzz target for FUZZTIME each (default 10s; e.g. FUZZTIME=5m)"
@@ -99,7 +99,8 @@ vet: setup
 test-go: setup
 	@cd $(ROOT) && go test -timeout 20m ./...
 
-# jupyter_kernel_test conformance and headless execution of every notebook, with the real kernel.
+# kernel/tests with the real kernel: jupyter_kernel_test conformance, platform behaviours,
+# injected faults and headless execution of every notebook.
 test-kernel: setup
 	@cd $(ROOT) && "$(VPY)" -m pytest -q -p no:cacheprovider kernel/tests
 

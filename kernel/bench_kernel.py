@@ -11,7 +11,6 @@ Run it with `make bench-kernel` (which sets up the kernel first).
 """
 
 import argparse
-import os
 import pathlib
 import statistics
 import sys
@@ -19,6 +18,8 @@ import time
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent / "tests"))
 
+# kernelclient imports the tests' conftest, which also makes the kernels run offline as in
+# the tests (GOPROXY=off, GOTOOLCHAIN=local).
 from kernelclient import fresh_kernel  # noqa: E402
 from test_kernel import FIRST_CELL  # noqa: E402
 
@@ -36,7 +37,6 @@ def main():
     args = parser.parse_args()
     if args.kernels < 1:
         parser.error("--kernels must be at least 1")
-    os.environ.setdefault("GOPROXY", "off")
 
     times = {"cold": [], "warm": []}
     print(f"{'kernel':>6}  {'cold: start -> 1st output':>26}  {'warm: 2nd cell -> output':>25}  backend")

@@ -9,10 +9,11 @@ data_dir="${1:-$root/.venv/share/jupyter}"
 name=goptlab
 dir="$data_dir/kernels/$name"
 
-go_bin="$(dirname "$(command -v go)")" || {
-	echo "install-kernelspec: the Go toolchain ('go') is not on PATH: install Go 1.26 or newer" >&2
+go_path="$(command -v go)" || {
+	echo "install-kernelspec: the Go toolchain ('go') is not on PATH: install Go 1.26.5 or newer" >&2
 	exit 1
 }
+go_bin="$(dirname "$go_path")"
 mkdir -p "$dir"
 tmp="$(mktemp "$dir/kernel.json.XXXXXX")"
 cat >"$tmp" <<JSON

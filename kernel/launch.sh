@@ -21,7 +21,7 @@ if [ -n "${GO_BIN_DIR:-}" ] && [ -x "$GO_BIN_DIR/go" ]; then
 	export PATH="$GO_BIN_DIR:$PATH"
 fi
 command -v go >/dev/null 2>&1 ||
-	fail "the Go toolchain ('go') is not on PATH: install Go 1.26 or newer (https://go.dev/dl/) and re-run 'make setup'"
+	fail "the Go toolchain ('go') is not on PATH: install Go 1.26.5 or newer (https://go.dev/dl/) and re-run 'make setup'"
 
 gonb="$root/.tools/bin/gonb"
 [ -x "$gonb" ] || fail "GoNB is not built ($gonb is missing): run 'make setup' in $root"

@@ -21,11 +21,10 @@ SKIPPED = {
     "test_clear_output": "GoNB's display API (gonbui) has no clear_output; it updates displays in place by id instead",
 }
 
-# GoNB reads a cell's displays from a pipe while the program runs: gonbui.Sync() makes the
-# program wait until GoNB has them, or a display sent just before the program exits can be
-# lost (plots.Figure.Display and live.View.Close do this for the project's own displays).
-
-# A cell that uses our module: gopls must see it through the notebook's go.work.
+# The display samples end with gonbui.Sync(): GoNB reads a cell's displays from a pipe while
+# the program runs, and Sync makes the program wait until GoNB has them, or a display sent just
+# before the program exits can be lost (plots.Figure.Display and live.View.Close do this for
+# the project's own displays).
 GONBUI = 'import "github.com/janpfeifer/gonb/gonbui"\n'
 PNG_CELL = """import ("bytes"; "image"; "image/png"; "github.com/janpfeifer/gonb/gonbui")
 %%
@@ -34,6 +33,8 @@ if err := png.Encode(&buf, image.NewGray(image.Rect(0, 0, 4, 4))); err != nil { 
 gonbui.DisplayPNG(buf.Bytes())
 gonbui.Sync()
 """
+# Completion and inspection in a cell that uses our module: gopls must see it through the
+# notebook's go.work.
 MLX_IMPORT = 'import "github.com/goptlab/goptlab/mlx"\n%%\n'
 
 

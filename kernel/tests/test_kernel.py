@@ -12,7 +12,7 @@ import uuid
 import pytest
 
 from conftest import KERNEL_NAME, ROOT
-from kernelclient import fresh_kernel
+from kernelclient import fresh_kernel, launcher
 
 # The first cell of a new notebook: our module and GoMLX, no set-up cell, one training step.
 # The model is y = x.w with w = (0.5, -0.25): its loss on this batch before the step is
@@ -89,8 +89,7 @@ def test_backend_env_is_honoured_and_bad_values_are_explained():
 def test_completion_sees_our_module():
     with fresh_kernel() as kernel:
         code = 'import "github.com/goptlab/goptlab/mlx"\n%%\nmlx.MustBa'
-        kernel.kc.complete(code, len(code))
-        reply = kernel.kc.get_shell_msg(timeout=60)
+        reply = kernel.kc.complete(code, len(code), reply=True, timeout=60)
     assert reply["msg_type"] == "complete_reply"
     assert "MustBackend" in reply["content"]["matches"], reply["content"]
 
@@ -122,11 +121,6 @@ def test_repo_edits_are_seen_at_the_next_cell_run():
         assert second.stdout.strip() == "second", second
     finally:
         shutil.rmtree(pkg_dir)
-
-
-def launcher(env, *args):
-    return subprocess.run([str(ROOT / "kernel" / "launch.sh"), *args], env=env,
-                          capture_output=True, text=True, timeout=30)
 
 
 def test_launcher_explains_a_missing_go_toolchain(tmp_path):

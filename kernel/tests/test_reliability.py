@@ -1,7 +1,6 @@
 """Faults injected into the kernel through a real Jupyter client: each test breaks a cell on
 purpose and checks that the user sees a clear error and that the kernel survives it."""
 
-import json
 import os
 import re
 import socket
@@ -12,9 +11,10 @@ import urllib.error
 import urllib.request
 
 import pytest
+from jupyter_server.serverapp import list_running_servers
 
 from conftest import ROOT
-from kernelclient import fresh_kernel
+from kernelclient import fresh_kernel, launcher
 
 CFAULT = 'import "github.com/goptlab/goptlab/kernel/tests/cfault"\n%%\nfmt.Println("calling C")\n'
 
@@ -155,9 +155,7 @@ fmt.Println("never stopped")"""
 def test_bad_memory_cap_is_explained(tmp_path):
     connection = tmp_path / "connection.json"
     connection.write_text("{}")
-    env = dict(os.environ, GOPTLAB_CELL_MEMORY_LIMIT="lots")
-    result = subprocess.run([str(ROOT / "kernel" / "launch.sh"), str(connection)], env=env,
-                            capture_output=True, text=True, timeout=30)
+    result = launcher(dict(os.environ, GOPTLAB_CELL_MEMORY_LIMIT="lots"), str(connection))
     assert result.returncode == 1
     assert "GOPTLAB_CELL_MEMORY_LIMIT='lots': use a size such as 8G" in result.stderr, result.stderr
 
@@ -224,8 +222,7 @@ def test_lab_listens_on_loopback_only_and_requires_its_token(tmp_path):
         info = None
         deadline = time.monotonic() + 90
         while info is None and time.monotonic() < deadline:
-            for f in tmp_path.glob("jpserver-*.json"):
-                info = json.loads(f.read_text())
+            info = next(list_running_servers(str(tmp_path)), None)
             if server.poll() is not None:
                 pytest.fail(f"JupyterLab exited with {server.returncode}")
             time.sleep(0.5)
