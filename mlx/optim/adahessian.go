@@ -83,15 +83,9 @@ func NewAdaHessian(cfg AdaHessianConfig) (*AdaHessian, error) {
 	}
 	ck.intAtLeast("Probes", cfg.Probes, 1)
 	ck.intAtLeast("UpdateEvery", cfg.UpdateEvery, 1)
-	switch len(cfg.KernelSpatialAxes) {
-	case 0:
-	case 2:
-		a, b := cfg.KernelSpatialAxes[0], cfg.KernelSpatialAxes[1]
-		if a < 0 || a > 3 || b < 0 || b > 3 || a == b {
-			ck.fail("KernelSpatialAxes=%v is invalid: it must be two distinct axes in [0, 3], or empty", cfg.KernelSpatialAxes)
-		}
-	default:
-		ck.fail("KernelSpatialAxes=%v is invalid: it must be two distinct axes in [0, 3], or empty", cfg.KernelSpatialAxes)
+	if axes := cfg.KernelSpatialAxes; len(axes) != 0 &&
+		(len(axes) != 2 || axes[0] == axes[1] || axes[0] < 0 || axes[0] > 3 || axes[1] < 0 || axes[1] > 3) {
+		ck.fail("KernelSpatialAxes=%v is invalid: it must be two distinct axes in [0, 3], or empty", axes)
 	}
 	if ck.err != nil {
 		return nil, ck.err
@@ -115,13 +109,13 @@ func (o *AdaHessian) UpdateGraphWithGradients(scope *model.Scope, grads []*Node,
 	hk := c.step
 	if cfg.UpdateEvery > 1 {
 		refresh = Equal(Rem(AddScalar(c.stepI, -1), Scalar(c.g, dtypes.Int64, cfg.UpdateEvery)), Scalar(c.g, dtypes.Int64, 0))
-		hk = toDType(c.counterIntIf("hessian_updates", refresh), c.dtype)
+		hk = ConvertDType(c.counterIntIf("hessian_updates", refresh), c.dtype)
 	}
 	bc1 := c.biasCorrection(cfg.Beta1, c.step)
 	sqrtBC2 := Sqrt(c.biasCorrection(cfg.Beta2, hk))
 	for i, v := range c.vars {
 		w, grad := c.value(v), c.grads[i]
-		d := Abs(toDType(diag[i], c.dtype))
+		d := Abs(ConvertDType(diag[i], c.dtype))
 		if v.Shape().Rank() == 4 && len(cfg.KernelSpatialAxes) == 2 {
 			d = BroadcastToDims(ReduceAndKeep(d, ReduceMean, cfg.KernelSpatialAxes...), v.Shape().Dimensions...)
 		}
@@ -198,7 +192,7 @@ func HutchinsonDiagonal(scope *model.Scope, grads []*Node, probes int, gaussian 
 		}
 		hz := Gradient(gz, varNodes...)
 		for i := range grads {
-			est := Mul(zs[i], toDType(hz[i], zs[i].DType()))
+			est := Mul(zs[i], ConvertDType(hz[i], zs[i].DType()))
 			if sums[i] == nil {
 				sums[i] = est
 			} else {

@@ -132,7 +132,7 @@ func TestHutchinsonExactOnDiagonalHessian(t *testing.T) {
 					for i, x := range gd.Init[n] {
 						d := x - gd.C[n][i]
 						h := gd.A[n][i] + 3*gd.B[n][i]*d*d
-						if !gaussian && !close(got[i], h, 1e-12, 1e-12) {
+						if !gaussian && !isClose(got[i], h, 1e-12, 1e-12) {
 							t.Fatalf("rep %d: Rademacher estimate of H[%s][%d] = %.15g, want exactly %.15g", rep, n, i, got[i], h)
 						}
 						if gaussian {
@@ -140,7 +140,7 @@ func TestHutchinsonExactOnDiagonalHessian(t *testing.T) {
 							if ratio < 0 {
 								t.Fatalf("Gaussian estimate %g of positive H %g is negative", got[i], h)
 							}
-							allOne = allOne && close(ratio, 1, 1e-9, 0)
+							allOne = allOne && isClose(ratio, 1, 1e-9, 0)
 						}
 					}
 				}

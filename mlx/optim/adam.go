@@ -70,11 +70,13 @@ func NewAdam(cfg AdamConfig) (*Adam, error) {
 		return nil, ck.err
 	}
 	name := "adam"
-	if cfg.Decoupled {
+	switch {
+	case cfg.Decoupled && cfg.AMSGrad:
+		name = "adamw-amsgrad"
+	case cfg.Decoupled:
 		name = "adamw"
-	}
-	if cfg.AMSGrad {
-		name = map[bool]string{false: "amsgrad", true: "adamw-amsgrad"}[cfg.Decoupled]
+	case cfg.AMSGrad:
+		name = "amsgrad"
 	}
 	return &Adam{base: cfg.Common.base(name), cfg: cfg}, nil
 }

@@ -131,16 +131,7 @@ func (o *Adan) UpdateGraphWithGradients(scope *model.Scope, grads []*Node, lossD
 // clipGlobalNorm scales all grads in place by min(1, maxNorm/(||grads||_2 + eps)), the norm
 // taken over all of them together.
 func clipGlobalNorm(grads []*Node, maxNorm, eps float64) {
-	var sumSq *Node
-	for _, grad := range grads {
-		s := ReduceAllSum(Square(grad))
-		if sumSq == nil {
-			sumSq = s
-		} else {
-			sumSq = Add(sumSq, s)
-		}
-	}
-	norm := AddScalar(Sqrt(sumSq), eps)
+	norm := AddScalar(globalNorm(grads), eps)
 	factor := MinScalar(Div(Scalar(norm.Graph(), norm.DType(), maxNorm), norm), 1.0)
 	for i := range grads {
 		grads[i] = Mul(grads[i], factor)

@@ -160,7 +160,7 @@ func testGolden(t *testing.T, dtype dtypes.DType, rtol, atol float64) {
 					for _, n := range []string{"w", "k"} {
 						got := floats(t, vars[n])
 						for i, w := range want[step][n] {
-							if !close(got[i], w, rtol, atol) {
+							if !isClose(got[i], w, rtol, atol) {
 								t.Fatalf("step %d: %s[%d] = %.15g, golden.py says %.15g (diff %.3g)",
 									step+1, n, i, got[i], w, got[i]-w)
 							}

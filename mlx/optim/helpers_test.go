@@ -2,6 +2,7 @@ package optim
 
 import (
 	"math"
+	"math/rand/v2"
 	"testing"
 
 	"github.com/gomlx/compute"
@@ -119,7 +120,8 @@ func newVar(t testing.TB, scope *model.Scope, name string, values []float64, dim
 	return v
 }
 
-func close(a, b, rtol, atol float64) bool {
+// isClose reports |a-b| <= atol + rtol*|b|.
+func isClose(a, b, rtol, atol float64) bool {
 	return math.Abs(a-b) <= atol+rtol*math.Abs(b)
 }
 
@@ -129,4 +131,23 @@ func must[T any](v T, err error) T {
 		panic(err)
 	}
 	return v
+}
+
+// fixedRand returns n reproducible values in [lo, hi).
+func fixedRand(seed uint64, n int, lo, hi float64) []float64 {
+	r := rand.New(rand.NewPCG(seed, 7))
+	out := make([]float64, n)
+	for i := range out {
+		out[i] = lo + (hi-lo)*r.Float64()
+	}
+	return out
+}
+
+// skipWithout skips the test where the backend lacks the operation (GoMLX's pure-Go backend
+// has no BatchNormForTraining, so batch normalization cannot train there at all).
+func skipWithout(t *testing.T, backend compute.Backend, op compute.OpType) {
+	t.Helper()
+	if op != compute.OpTypeInvalid && !backend.Capabilities().Operations[op] {
+		t.Skipf("backend %s does not implement %s (a forward operation, not a gradient rule)", backend.Name(), op)
+	}
 }

@@ -145,14 +145,14 @@ func TestAdanRestart(t *testing.T) {
 		runSteps(t, newStepExec(t, backend, store2, fresh, lossFn2), 4)
 		want := floats(t, x2)
 		for i := range want {
-			if !close(restarted[i], want[i], 1e-12, 1e-14) {
+			if !isClose(restarted[i], want[i], 1e-12, 1e-14) {
 				t.Errorf("x[%d] after restart = %.15g, a fresh Adan from the same point gives %.15g", i, restarted[i], want[i])
 			}
 		}
 		// Without the restart the trajectory is different: the test would notice a no-op Restart.
 		store3, x3, lossFn3 := quadStore(t, []float64{3, -2})
 		runSteps(t, newStepExec(t, backend, store3, must(NewAdan(cfg)), lossFn3), 9)
-		if close(floats(t, x3)[0], want[0], 1e-9, 0) {
+		if isClose(floats(t, x3)[0], want[0], 1e-9, 0) {
 			t.Errorf("9 steps without restart equal 5+restart+4: the restart changed nothing")
 		}
 	})

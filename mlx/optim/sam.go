@@ -92,24 +92,18 @@ func (s *SAM) BuildStep(scope *model.Scope, lossFn train.LossFn, inputs, labels 
 	}
 	grads := Gradient(loss, ws...)
 	scaled := make([]*Node, len(grads))
-	var sumSq *Node
 	for i, grad := range grads {
 		grad = StopGradient(grad)
 		if s.cfg.Adaptive {
 			grad = Mul(grad, Abs(ws[i]))
 		}
 		scaled[i] = grad
-		sq := ReduceAllSum(Square(grad))
-		if sumSq == nil {
-			sumSq = sq
-		} else {
-			sumSq = Add(sumSq, toDType(sq, sumSq.DType()))
-		}
 	}
-	scale := Div(Scalar(g, sumSq.DType(), s.cfg.Rho), AddScalar(Sqrt(sumSq), s.cfg.Eps))
+	norm := globalNorm(scaled)
+	scale := Div(Scalar(g, norm.DType(), s.cfg.Rho), AddScalar(norm, s.cfg.Eps))
 	perturbed := make([]*Node, len(vars))
 	for i, v := range vars {
-		e := Mul(scaled[i], toDType(scale, scaled[i].DType()))
+		e := Mul(scaled[i], ConvertDType(scale, scaled[i].DType()))
 		if s.cfg.Adaptive {
 			e = Mul(e, Abs(ws[i]))
 		}

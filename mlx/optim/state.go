@@ -3,6 +3,7 @@ package optim
 import (
 	"fmt"
 	"path"
+	"slices"
 	"strings"
 
 	"github.com/gomlx/compute/dtypes"
@@ -74,13 +75,7 @@ func (b *base) zeroState(scope *model.Scope, keep ...string) error {
 		if !strings.HasPrefix(v.Path(), prefix) || !v.HasValue() {
 			continue
 		}
-		skip := false
-		for _, k := range keep {
-			if v.Path() == prefix+k {
-				skip = true
-			}
-		}
-		if skip {
+		if slices.Contains(keep, strings.TrimPrefix(v.Path(), prefix)) {
 			continue
 		}
 		if err := v.SetValue(tensors.FromShape(v.Shape())); err != nil {
@@ -144,13 +139,13 @@ func (b *base) begin(scope *model.Scope, grads []*Node, lossDType dtypes.DType) 
 			exceptions.Panicf("optim.%s: gradient #%d has shape %s, but variable %s has shape %s",
 				b.name, i, grad.Shape(), vars[i].Path(), vars[i].Shape())
 		}
-		c.grads[i] = toDType(grad, dtype)
+		c.grads[i] = ConvertDType(grad, dtype)
 	}
 	_ = optimizer.IncrementGlobalStep(g, dtype)
-	c.stepI = c.counterInt(StepVariable, nil)
-	c.step = toDType(c.stepI, dtype)
+	c.stepI = optimizer.IncrementCounter(c.root, g, StepVariable, dtypes.Int64)
+	c.step = ConvertDType(c.stepI, dtype)
 	lrVar := c.root.VariableWithValue(LearningRateVariable, shapes.CastAsDType(b.lr, dtype)).SetTrainable(false)
-	c.lr = toDType(lrVar.NodeValue(g), dtype)
+	c.lr = ConvertDType(lrVar.NodeValue(g), dtype)
 	if !b.schedule.isConstant() {
 		c.lr = Mul(c.lr, b.schedule.factorGraph(c.step, dtype))
 	}
@@ -160,18 +155,7 @@ func (b *base) begin(scope *model.Scope, grads []*Node, lossDType dtypes.DType) 
 // counter increments the int64 counter with the given name in the state scope and
 // returns its new value as the context's dtype.
 func (c *stepCtx) counter(name string) *Node {
-	return toDType(c.counterInt(name, nil), c.dtype)
-}
-
-// counterInt increments (or, where reset is true, sets to 1) an int64 counter and returns it.
-func (c *stepCtx) counterInt(name string, reset *Node) *Node {
-	v := c.root.WithInitializer(initializer.Zero).VariableWithShape(name, shapes.Make(dtypes.Int64)).SetTrainable(false)
-	k := AddScalar(v.NodeValue(c.g), 1)
-	if reset != nil {
-		k = Where(reset, OnesLike(k), k)
-	}
-	v.SetNodeValue(k)
-	return k
+	return ConvertDType(optimizer.IncrementCounter(c.root, c.g, name, dtypes.Int64), c.dtype)
 }
 
 // slot returns the state variable of the given name for a trainable variable, created
@@ -185,11 +169,11 @@ func (c *stepCtx) slot(v *model.Variable, name string) *model.Variable {
 }
 
 // value returns the variable's current value in the context's dtype.
-func (c *stepCtx) value(v *model.Variable) *Node { return toDType(v.NodeValue(c.g), c.dtype) }
+func (c *stepCtx) value(v *model.Variable) *Node { return ConvertDType(v.NodeValue(c.g), c.dtype) }
 
 // set stores a new value of a trainable variable, converted back to its dtype.
 func (c *stepCtx) set(v *model.Variable, value *Node) {
-	v.SetNodeValue(toDType(value, v.DType()))
+	v.SetNodeValue(ConvertDType(value, v.DType()))
 }
 
 // scalar returns a constant scalar of the context's dtype.
@@ -205,11 +189,19 @@ func ema(old *Node, beta float64, x *Node) *Node {
 	return Add(MulScalar(old, beta), MulScalar(x, 1-beta))
 }
 
-func toDType(x *Node, dtype dtypes.DType) *Node {
-	if x.DType() == dtype {
-		return x
+// globalNorm returns the L2 norm of all xs together, sqrt(sum_i ||x_i||^2), in the dtype
+// of xs[0].
+func globalNorm(xs []*Node) *Node {
+	var sumSq *Node
+	for _, x := range xs {
+		sq := L2NormSquare(x)
+		if sumSq == nil {
+			sumSq = sq
+		} else {
+			sumSq = Add(sumSq, ConvertDType(sq, sumSq.DType()))
+		}
 	}
-	return ConvertDType(x, dtype)
+	return Sqrt(sumSq)
 }
 
 // updateFromLoss is the UpdateGraph of the first-order optimizers: gradients by reverse-mode

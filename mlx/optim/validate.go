@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 )
 
 // checker collects the first hyperparameter error of a configuration, naming the
@@ -60,13 +61,8 @@ func (c *checker) intAtLeast(name string, n, lo int) {
 func (c *checker) scopeName(name string) {
 	if name == "" {
 		c.fail("ScopeName is empty: it must be a non-empty name without '/'")
-		return
-	}
-	for _, r := range name {
-		if r == '/' {
-			c.fail("ScopeName=%q is invalid: it must be a non-empty name without '/'", name)
-			return
-		}
+	} else if strings.ContainsRune(name, '/') {
+		c.fail("ScopeName=%q is invalid: it must be a non-empty name without '/'", name)
 	}
 }
 

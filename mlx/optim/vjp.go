@@ -26,10 +26,13 @@ import (
 //   - Sign, Floor, Ceil, Round, IsFinite, IsNaN and the comparisons: zero gradient almost
 //     everywhere, as GoMLX already does for the logical operations.
 //   - Identity: pass-through.
+//   - ConvGeneral: GoMLX's rule is kept but extended to the permuted-axes and input-dilated
+//     convolutions that the gradient of a convolution creates (see convVJP).
 //
-// Rules already present in GoMLX are left alone, except BatchNormForTraining. The node
-// parameters (window sizes, epsilon, ...) are private fields of GoMLX's nodes: we read them
-// with reflection, and TestVJPNodeParams fails if a GoMLX upgrade renames them.
+// Rules already present in GoMLX are left alone, except BatchNormForTraining and
+// ConvGeneral. The node parameters (window sizes, epsilon, ...) are private fields of
+// GoMLX's nodes: we read them with reflection, and TestVJPNodeParams fails if a GoMLX
+// upgrade renames them.
 func init() {
 	reg := VJPRegistration
 	setIfMissing := func(t NodeType, fn VJP) {
@@ -151,21 +154,10 @@ func convInputDilationVJP(orig VJP, node *Node, vjps []*Node, outputShape shapes
 	return []*Node{gradX, grads[1]}
 }
 
-func mustIntField(node *Node, field string) int {
-	f, err := nodeField(node, field)
-	if err != nil {
-		exceptions.Panicf("optim VJP: %v", err)
-	}
-	return int(f.Int())
-}
-
 // mustConvAxes copies the convolution's axes configuration field by field (its exported
 // fields are reached through a private one, so reflect cannot return it as an interface).
 func mustConvAxes(node *Node) ConvolveAxesConfig {
-	f, err := nodeField(node, "axes")
-	if err != nil {
-		exceptions.Panicf("optim VJP: %v", err)
-	}
+	f := mustNodeField(node, "axes")
 	var axes ConvolveAxesConfig
 	dst := reflect.ValueOf(&axes).Elem()
 	for i := range dst.NumField() {
@@ -258,11 +250,21 @@ func nodeField(node *Node, field string) (reflect.Value, error) {
 	return f, nil
 }
 
-func mustIntsField(node *Node, field string) []int {
+// mustNodeField is nodeField for the rules, which panic (graph building) on error.
+func mustNodeField(node *Node, field string) reflect.Value {
 	f, err := nodeField(node, field)
 	if err != nil {
 		exceptions.Panicf("optim VJP: %v", err)
 	}
+	return f
+}
+
+func mustIntField(node *Node, field string) int {
+	return int(mustNodeField(node, field).Int())
+}
+
+func mustIntsField(node *Node, field string) []int {
+	f := mustNodeField(node, field)
 	if f.Len() == 0 {
 		return nil // GoMLX and the backends treat nil, not empty, as "default"
 	}
@@ -274,10 +276,7 @@ func mustIntsField(node *Node, field string) []int {
 }
 
 func mustPaddingsField(node *Node, field string) [][2]int {
-	f, err := nodeField(node, field)
-	if err != nil {
-		exceptions.Panicf("optim VJP: %v", err)
-	}
+	f := mustNodeField(node, field)
 	if f.Len() == 0 {
 		return nil
 	}
@@ -379,15 +378,7 @@ func selectAndScatterVJP(op compute.ReduceOpType) func(node, v *Node) []*Node {
 func batchNormForTrainingVJP(node *Node, vjps []*Node, _ shapes.Shape) []*Node {
 	in := node.Inputs()
 	x, scale := in[0], in[1]
-	epsField, err := nodeField(node, "epsilon")
-	if err != nil {
-		exceptions.Panicf("optim VJP: %v", err)
-	}
-	axisField, err := nodeField(node, "featureAxis")
-	if err != nil {
-		exceptions.Panicf("optim VJP: %v", err)
-	}
-	eps, featureAxis := epsField.Float(), int(axisField.Int())
+	eps, featureAxis := mustNodeField(node, "epsilon").Float(), int(mustNodeField(node, "featureAxis").Int())
 	rank := x.Rank()
 	var reduceAxes []int
 	n := 1

@@ -3,7 +3,6 @@ package optim
 import (
 	"fmt"
 	"math"
-	"math/rand/v2"
 	"reflect"
 	"testing"
 
@@ -15,16 +14,6 @@ import (
 
 	"github.com/goptlab/goptlab/mlx/mlxtest"
 )
-
-// fixedRand returns n reproducible values in [lo, hi).
-func fixedRand(seed uint64, n int, lo, hi float64) []float64 {
-	r := rand.New(rand.NewPCG(seed, 7))
-	out := make([]float64, n)
-	for i := range out {
-		out[i] = lo + (hi-lo)*r.Float64()
-	}
-	return out
-}
 
 // fdCheck compares the autodiff gradient of the scalar function f at x0 (float64, shape
 // dims) with central finite differences.
@@ -152,15 +141,6 @@ func TestVJPRules(t *testing.T) {
 			})
 		}
 	})
-}
-
-// skipWithout skips the test where the backend lacks the operation (GoMLX's pure-Go backend
-// has no BatchNormForTraining, so batch normalization cannot train there at all).
-func skipWithout(t *testing.T, backend compute.Backend, op compute.OpType) {
-	t.Helper()
-	if op != compute.OpTypeInvalid && !backend.Capabilities().Operations[op] {
-		t.Skipf("backend %s does not implement %s (a forward operation, not a gradient rule)", backend.Name(), op)
-	}
 }
 
 // TestVJPNodeParams fails if a GoMLX upgrade renames the private node parameters that the
