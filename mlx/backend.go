@@ -147,8 +147,6 @@ func Choose() (Choice, error) {
 	return machineProbes().choose()
 }
 
-var knownBackends = []string{"go", "xla:cpu", "xla:cuda", "xla:/path/to/pjrt_c_api_NAME_plugin.so"}
-
 // ChooseAuto is [Choose] ignoring $GOMLX_BACKEND: the backend this machine would use by default.
 func ChooseAuto() (Choice, error) {
 	return machineProbes().chooseAuto()
@@ -182,6 +180,9 @@ func (p probes) chooseAuto() (Choice, error) {
 		strings.Join(p.pluginDirs, ":")))
 	return Choice{Kind: KindGo, Config: "go", Reason: "GOMLX_BACKEND unset; " + strings.Join(passed, "; ")}, nil
 }
+
+// knownBackends are the $GOMLX_BACKEND values listed when an unknown one is given.
+var knownBackends = []string{"go", "xla:cpu", "xla:cuda", "xla:/path/to/pjrt_c_api_NAME_plugin.so"}
 
 func (p probes) chooseForced(value string) (Choice, error) {
 	name, config, _ := strings.Cut(value, ":")

@@ -10,7 +10,6 @@ package data
 import (
 	"fmt"
 	"iter"
-	"math/rand/v2"
 
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/gomlx/core/tensors"
@@ -113,24 +112,16 @@ func (d *Dataset) Inputs() []Column { return d.inputs }
 // Labels returns the label columns (shared, do not modify).
 func (d *Dataset) Labels() []Column { return d.labels }
 
-// gather builds one tensor per column holding the given rows, in order.
+// gather builds one tensor per column holding the given (valid) rows, in order.
 func gather(cols []Column, rows []int) []*tensors.Tensor {
 	out := make([]*tensors.Tensor, len(cols))
 	for i, c := range cols {
 		rs := c.rowSize()
 		dims := append([]int{len(rows)}, c.Dims...)
 		if c.Int32 != nil {
-			flat := make([]int32, 0, len(rows)*rs)
-			for _, r := range rows {
-				flat = append(flat, c.Int32[r*rs:(r+1)*rs]...)
-			}
-			out[i] = tensors.FromFlatDataAndDimensions(flat, dims...)
+			out[i] = tensors.FromFlatDataAndDimensions(takeRows(c.Int32, rs, rows), dims...)
 		} else {
-			flat := make([]float32, 0, len(rows)*rs)
-			for _, r := range rows {
-				flat = append(flat, c.Float32[r*rs:(r+1)*rs]...)
-			}
-			out[i] = tensors.FromFlatDataAndDimensions(flat, dims...)
+			out[i] = tensors.FromFlatDataAndDimensions(takeRows(c.Float32, rs, rows), dims...)
 		}
 	}
 	return out
@@ -179,8 +170,7 @@ func (d *Dataset) CheckBatchSize(batchSize int) error {
 // Permutation returns the order of the examples in the given epoch (0-based) for a seed:
 // a seeded shuffle, different for each epoch, identical on every run.
 func (d *Dataset) Permutation(seed int64, epoch int) []int {
-	rng := rand.New(rand.NewPCG(uint64(seed), 0x9E3779B97F4A7C15^uint64(epoch)))
-	return rng.Perm(d.n)
+	return newRNG(seed, 0x9E3779B97F4A7C15^uint64(epoch)).Perm(d.n)
 }
 
 // Batch returns the k-th batch (0-based, counted across epochs) of a seeded run with

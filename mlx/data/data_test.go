@@ -29,7 +29,7 @@ func TestTwoSpiralsIsSeededAndBalanced(t *testing.T) {
 	if counts[0] != 50 || counts[1] != 50 || a.Len() != 100 {
 		t.Fatalf("class counts %v, len %d", counts, a.Len())
 	}
-	// Without noise, every point lies within the unit disc and the two classes are point reflections.
+	// Without noise, every point lies within the unit disc.
 	clean, _ := data.TwoSpirals(10, 1, 0, 1)
 	x := clean.Inputs()[0].Float32
 	for i := 0; i < len(x); i += 2 {

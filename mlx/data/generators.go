@@ -6,7 +6,8 @@ import (
 	"math/rand/v2"
 )
 
-// newRNG returns the host random generator used by all generators for a seed.
+// newRNG returns the package's host random generator for a seed and a stream: each
+// generator, the batch order and the sharding functions use their own stream.
 func newRNG(seed int64, stream uint64) *rand.Rand {
 	return rand.New(rand.NewPCG(uint64(seed), stream))
 }

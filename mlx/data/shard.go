@@ -28,9 +28,7 @@ func (s Shards) Sizes() []int {
 }
 
 // shardRNG returns the random generator of the sharding functions for a seed.
-func shardRNG(seed int64) *rand.Rand {
-	return rand.New(rand.NewPCG(uint64(seed), 0x5a4d5))
-}
+func shardRNG(seed int64) *rand.Rand { return newRNG(seed, 0x5a4d5) }
 
 func checkWorkers(numExamples, workers int) error {
 	if workers < 1 {
@@ -185,12 +183,19 @@ func TakeRows[T any](values []T, rowSize int, rows []int) ([]T, error) {
 		return nil, fmt.Errorf("shard: values has %d elements, not a multiple of rowSize = %d", len(values), rowSize)
 	}
 	n := len(values) / rowSize
-	out := make([]T, 0, len(rows)*rowSize)
 	for i, r := range rows {
 		if r < 0 || r >= n {
 			return nil, fmt.Errorf("shard: rows[%d] = %d: out of range [0, %d)", i, r, n)
 		}
+	}
+	return takeRows(values, rowSize, rows), nil
+}
+
+// takeRows is [TakeRows] for arguments already checked.
+func takeRows[T any](values []T, rowSize int, rows []int) []T {
+	out := make([]T, 0, len(rows)*rowSize)
+	for _, r := range rows {
 		out = append(out, values[r*rowSize:(r+1)*rowSize]...)
 	}
-	return out, nil
+	return out
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"slices"
 	"strconv"
@@ -19,6 +20,12 @@ const (
 
 var csvFixedColumns = []string{colName, colOptimizer, colSeed, KeyStep, KeyTime, KeyEvals, KeyLoss}
 
+// runKey identifies a history in a CSV table: its rows share name, optimizer and seed.
+type runKey struct {
+	name, optimizer string
+	seed            int64
+}
+
 // MaxCSVColumns bounds the number of columns ReadCSV accepts, so that a malformed header
 // cannot make it allocate without bound.
 const MaxCSVColumns = 4096
@@ -32,11 +39,7 @@ const MaxCSVColumns = 4096
 // name, optimizer and seed: WriteCSV returns an error for both (JSON can hold them).
 func WriteCSV(w io.Writer, hs ...*History) error {
 	metricSet := map[string]bool{}
-	type key struct {
-		name, opt string
-		seed      int64
-	}
-	seen := map[key]bool{}
+	seen := map[runKey]bool{}
 	for i, h := range hs {
 		if h == nil {
 			return fmt.Errorf("history.WriteCSV: history #%d is nil", i)
@@ -47,7 +50,7 @@ func WriteCSV(w io.Writer, hs ...*History) error {
 		if len(h.Records) == 0 {
 			return fmt.Errorf("history.WriteCSV: history %q has no records, which CSV cannot represent (use JSON)", h.Label())
 		}
-		k := key{h.Name, h.Optimizer, h.Seed}
+		k := runKey{h.Name, h.Optimizer, h.Seed}
 		if seen[k] {
 			return fmt.Errorf("history.WriteCSV: two histories share name %q, optimizer %q and seed %d, which CSV cannot tell apart", h.Name, h.Optimizer, h.Seed)
 		}
@@ -56,11 +59,7 @@ func WriteCSV(w io.Writer, hs ...*History) error {
 			metricSet[m] = true
 		}
 	}
-	metrics := make([]string, 0, len(metricSet))
-	for m := range metricSet {
-		metrics = append(metrics, m)
-	}
-	slices.Sort(metrics)
+	metrics := slices.Sorted(maps.Keys(metricSet))
 
 	cw := csv.NewWriter(w)
 	header := append(slices.Clone(csvFixedColumns), metrics...)
@@ -140,11 +139,7 @@ func ReadCSV(r io.Reader) ([]*History, error) {
 		}
 	}
 
-	type key struct {
-		name, opt string
-		seed      int64
-	}
-	index := map[key]*History{}
+	index := map[runKey]*History{}
 	var out []*History
 	for {
 		row, err := cr.Read()
@@ -187,7 +182,7 @@ func ReadCSV(r io.Reader) ([]*History, error) {
 			}
 			rec.Metrics[m] = v
 		}
-		k := key{row[0], row[1], seed}
+		k := runKey{row[0], row[1], seed}
 		h := index[k]
 		if h == nil {
 			h = New(row[0], row[1], seed)

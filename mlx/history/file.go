@@ -8,10 +8,28 @@ import (
 	"strings"
 )
 
+// fileFormat reads and writes one kind of history file.
+type fileFormat struct {
+	read  func(io.Reader) ([]*History, error)
+	write func(io.Writer, ...*History) error
+}
+
+// formatFor returns the format of the file at path from its extension, ".csv" or ".json"
+// (case-insensitive); op names the caller in the error.
+func formatFor(op, path string) (fileFormat, error) {
+	switch strings.ToLower(filepath.Ext(path)) {
+	case ".csv":
+		return fileFormat{ReadCSV, WriteCSV}, nil
+	case ".json":
+		return fileFormat{ReadJSON, WriteJSON}, nil
+	}
+	return fileFormat{}, fmt.Errorf("%s %s: unknown extension %q (want .csv or .json)", op, path, filepath.Ext(path))
+}
+
 // Save writes the histories to the file at path, as CSV if its name ends in ".csv" or as
 // JSON if it ends in ".json" (case-insensitive). See [WriteCSV] and [WriteJSON].
 func Save(path string, hs ...*History) (err error) {
-	write, err := writerFor(path)
+	format, err := formatFor("history.Save", path)
 	if err != nil {
 		return err
 	}
@@ -24,7 +42,7 @@ func Save(path string, hs ...*History) (err error) {
 			err = fmt.Errorf("history.Save %s: %w", path, cerr)
 		}
 	}()
-	if err := write(f, hs...); err != nil {
+	if err := format.write(f, hs...); err != nil {
 		return fmt.Errorf("history.Save %s: %w", path, err)
 	}
 	return nil
@@ -33,33 +51,18 @@ func Save(path string, hs ...*History) (err error) {
 // Load reads the histories in the file at path, as CSV if its name ends in ".csv" or as
 // JSON if it ends in ".json" (case-insensitive). See [ReadCSV] and [ReadJSON].
 func Load(path string) ([]*History, error) {
-	var read func(io.Reader) ([]*History, error)
-	switch strings.ToLower(filepath.Ext(path)) {
-	case ".csv":
-		read = ReadCSV
-	case ".json":
-		read = ReadJSON
-	default:
-		return nil, fmt.Errorf("history.Load %s: unknown extension %q (want .csv or .json)", path, filepath.Ext(path))
+	format, err := formatFor("history.Load", path)
+	if err != nil {
+		return nil, err
 	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("history.Load: %w", err)
 	}
 	defer f.Close()
-	hs, err := read(f)
+	hs, err := format.read(f)
 	if err != nil {
 		return nil, fmt.Errorf("history.Load %s: %w", path, err)
 	}
 	return hs, nil
-}
-
-func writerFor(path string) (func(io.Writer, ...*History) error, error) {
-	switch strings.ToLower(filepath.Ext(path)) {
-	case ".csv":
-		return WriteCSV, nil
-	case ".json":
-		return WriteJSON, nil
-	}
-	return nil, fmt.Errorf("history.Save %s: unknown extension %q (want .csv or .json)", path, filepath.Ext(path))
 }

@@ -2,6 +2,7 @@ package history
 
 import (
 	"bytes"
+	"io"
 	"strings"
 	"testing"
 )
@@ -21,20 +22,8 @@ func FuzzReadCSV(f *testing.F) {
 	f.Add("a,b,c\n1,2\n")
 	f.Add("")
 	f.Fuzz(func(t *testing.T, in string) {
-		hs, err := ReadCSV(strings.NewReader(in))
-		if err != nil {
-			return
-		}
-		var out bytes.Buffer
-		// Histories ReadCSV returns are valid, non-empty and have distinct keys.
-		if err := WriteCSV(&out, hs...); err != nil {
-			t.Fatalf("ReadCSV accepted input that WriteCSV rejects: %v\ninput: %q", err, in)
-		}
-		again, err := ReadCSV(&out)
-		if err != nil {
-			t.Fatalf("re-reading written CSV: %v\n%s", err, out.String())
-		}
-		equal(t, again, hs)
+		// Histories ReadCSV returns are valid, non-empty and have distinct keys: WriteCSV takes them.
+		roundTrip(t, "CSV", in, ReadCSV, WriteCSV)
 	})
 }
 
@@ -53,18 +42,24 @@ func FuzzReadJSON(f *testing.F) {
 	f.Add(`[1,2,3]`)
 	f.Add(``)
 	f.Fuzz(func(t *testing.T, in string) {
-		hs, err := ReadJSON(strings.NewReader(in))
-		if err != nil {
-			return
-		}
-		var out bytes.Buffer
-		if err := WriteJSON(&out, hs...); err != nil {
-			t.Fatalf("ReadJSON accepted input that WriteJSON rejects: %v\ninput: %q", err, in)
-		}
-		again, err := ReadJSON(&out)
-		if err != nil {
-			t.Fatalf("re-reading written JSON: %v\n%s", err, out.String())
-		}
-		equal(t, again, hs)
+		roundTrip(t, "JSON", in, ReadJSON, WriteJSON)
 	})
+}
+
+// roundTrip reads in with read; if it is accepted, the histories must be written by write
+// and read back unchanged.
+func roundTrip(t *testing.T, format, in string, read func(io.Reader) ([]*History, error), write func(io.Writer, ...*History) error) {
+	hs, err := read(strings.NewReader(in))
+	if err != nil {
+		return
+	}
+	var out bytes.Buffer
+	if err := write(&out, hs...); err != nil {
+		t.Fatalf("Read%s accepted input that Write%s rejects: %v\ninput: %q", format, format, err, in)
+	}
+	again, err := read(&out)
+	if err != nil {
+		t.Fatalf("re-reading written %s: %v\n%s", format, err, out.String())
+	}
+	equal(t, again, hs)
 }

@@ -139,7 +139,7 @@ func (h *History) MetricNames() []string {
 // are non-negative and do not decrease, and metric names are non-empty and not one of the
 // built-in column names. Loss and metric values may be NaN or ±Inf: plots show them as gaps.
 func (h *History) Validate() error {
-	prev := Record{Step: 0, Time: 0, Evals: 0}
+	var prev Record
 	for i, r := range h.Records {
 		if r.Step < 1 {
 			return fmt.Errorf("history %q: record %d: step %d < 1", h.Label(), i, r.Step)

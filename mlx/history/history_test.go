@@ -241,8 +241,11 @@ func TestSaveLoad(t *testing.T) {
 		}
 		equal(t, got, sample())
 	}
-	if err := Save(filepath.Join(dir, "runs.txt"), sample()...); err == nil {
-		t.Error("Save accepted a .txt file")
+	if err := Save(filepath.Join(dir, "runs.txt"), sample()...); err == nil || !strings.Contains(err.Error(), "unknown extension") {
+		t.Errorf("Save of a .txt file: error = %v, want an unknown extension", err)
+	}
+	if _, err := Load(filepath.Join(dir, "runs.txt")); err == nil || !strings.Contains(err.Error(), "unknown extension") {
+		t.Errorf("Load of a .txt file: error = %v, want an unknown extension", err)
 	}
 	if _, err := Load(filepath.Join(dir, "missing.csv")); err == nil {
 		t.Error("Load of a missing file returned no error")

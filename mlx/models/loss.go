@@ -4,6 +4,7 @@ import (
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/ml/model"
 	"github.com/gomlx/gomlx/ml/train/loss"
+	"github.com/gomlx/gomlx/ml/train/metric"
 	"github.com/gomlx/gomlx/support/exceptions"
 
 	"github.com/goptlab/goptlab/mlx/train"
@@ -37,14 +38,12 @@ func Regressor(fn Fn) train.LossFn {
 }
 
 // Accuracy returns the fraction of examples whose arg-max logit equals the integer label
-// ([batch, 1]), as a train.MetricFn for train.Evaluate and train.Config.Metrics.
+// ([batch, 1]), as a train.MetricFn for train.Evaluate and train.Config.EvalMetrics
+// (GoMLX's metric.SparseCategoricalAccuracyGraph: ties count as misses).
 func Accuracy(fn Fn) train.MetricFn {
 	return func(scope *model.Scope, inputs, labels []*graph.Node) *graph.Node {
 		checkIO("Accuracy", inputs, labels)
 		logits := fn(scope, inputs[0])
-		pred := graph.ArgMax(logits, -1, labels[0].DType())
-		truth := graph.Reshape(labels[0], labels[0].Shape().Dimensions[0])
-		correct := graph.ConvertDType(graph.Equal(pred, truth), logits.DType())
-		return graph.ReduceAllMean(correct)
+		return metric.SparseCategoricalAccuracyGraph(scope, labels, []*graph.Node{logits})
 	}
 }

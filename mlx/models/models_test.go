@@ -61,6 +61,27 @@ func TestModelsShapesParamsAndSeeding(t *testing.T) {
 	})
 }
 
+// TestAccuracyCountsArgMaxHits feeds fixed logits (the identity model) and labels: the
+// accuracy is the fraction of rows whose arg-max is the label.
+func TestAccuracyCountsArgMaxHits(t *testing.T) {
+	identity := func(_ *model.Scope, x *graph.Node) *graph.Node { return x }
+	logits := [][]float32{{3, 1, 0}, {0, 2, 1}, {0, 1, 5}, {4, 0, 1}, {1, 1, 0}}
+	// Rows 0, 1 and 3 hit; row 4 ties classes 0 and 1, and arg-max picks the first: a miss.
+	labels := [][]int32{{0}, {1}, {0}, {0}, {1}}
+	mlxtest.ForEach(t, func(t *testing.T, backend compute.Backend) {
+		acc := models.Accuracy(identity)
+		out, err := model.CallOnce(backend, model.NewStore(), func(scope *model.Scope, x, y *graph.Node) *graph.Node {
+			return acc(scope, []*graph.Node{x}, []*graph.Node{y})
+		}, logits, labels)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := out.Value().(float32); got != 0.6 {
+			t.Fatalf("accuracy = %g, want 0.6 (3 of 5)", got)
+		}
+	})
+}
+
 func TestConfigValidation(t *testing.T) {
 	for _, tc := range []struct {
 		err  error

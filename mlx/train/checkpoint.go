@@ -170,24 +170,15 @@ func (r *headerReader) fail(format string, args ...any) {
 	}
 }
 
-func (r *headerReader) uvarint(what string) uint64 {
-	if r.err != nil {
-		return 0
-	}
-	x, n := binary.Uvarint(r.b)
-	if n <= 0 {
-		r.fail("%s: bad or truncated varint", what)
-		return 0
-	}
-	r.b = r.b[n:]
-	return x
-}
+func (r *headerReader) uvarint(what string) uint64 { return readVarint(r, what, binary.Uvarint) }
+func (r *headerReader) varint(what string) int64   { return readVarint(r, what, binary.Varint) }
 
-func (r *headerReader) varint(what string) int64 {
+// readVarint decodes the next varint of r with decode (binary.Uvarint or binary.Varint).
+func readVarint[T uint64 | int64](r *headerReader, what string, decode func([]byte) (T, int)) T {
 	if r.err != nil {
 		return 0
 	}
-	x, n := binary.Varint(r.b)
+	x, n := decode(r.b)
 	if n <= 0 {
 		r.fail("%s: bad or truncated varint", what)
 		return 0

@@ -13,6 +13,10 @@ import (
 	"github.com/goptlab/goptlab/mlx/internal/gomlxerr"
 )
 
+// MetricFn measures a scalar on one batch (graph-building: panics on error), e.g. accuracy.
+// [Evaluate] averages it over a dataset, weighting each batch by its size.
+type MetricFn func(scope *model.Scope, inputs, labels []*graph.Node) *graph.Node
+
 // Evaluator measures the loss and metrics of the model held in a Store on datasets. It
 // compiles its graph once per batch shape and reuses it; call Finalize to release it.
 type Evaluator struct {
@@ -22,8 +26,9 @@ type Evaluator struct {
 	metrics   map[string]MetricFn
 	names     []string
 	batchSize int
+	// numInputs is the number of input columns of the datasets exec was built for.
 	numInputs int
-	exec      *model.Exec
+	exec      *model.Exec // nil until the first Evaluate builds it
 }
 
 // NewEvaluator prepares the evaluation of lossFn and metrics in batches of batchSize
@@ -52,7 +57,7 @@ func NewEvaluator(backend compute.Backend, store *model.Store, lossFn LossFn, me
 	}
 	sort.Strings(names)
 	return &Evaluator{backend: backend, store: store, lossFn: lossFn, metrics: metrics, names: names,
-		batchSize: batchSize, numInputs: -1}, nil
+		batchSize: batchSize}, nil
 }
 
 func (e *Evaluator) build() error {
@@ -87,7 +92,7 @@ func (e *Evaluator) Evaluate(ds *data.Dataset) (map[string]float64, error) {
 	if ds == nil {
 		return nil, errors.New("train.Evaluator.Evaluate: dataset is nil")
 	}
-	if e.numInputs == -1 {
+	if e.exec == nil {
 		e.numInputs = len(ds.Inputs())
 		if err := e.build(); err != nil {
 			return nil, err

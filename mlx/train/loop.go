@@ -21,10 +21,6 @@ import (
 	"github.com/goptlab/goptlab/mlx/internal/gomlxerr"
 )
 
-// MetricFn measures a scalar on one batch (graph-building: panics on error), e.g. accuracy.
-// [Evaluate] averages it over a dataset, weighting each batch by its size.
-type MetricFn func(scope *model.Scope, inputs, labels []*graph.Node) *graph.Node
-
 // Config describes a training run.
 type Config struct {
 	// Steps is the number of optimizer steps of the run (>= 1). A resumed run stops at the same total.

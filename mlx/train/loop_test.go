@@ -222,23 +222,7 @@ func TestCheckpointResumeIsBitForBit(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(got.Records) != len(want.Records) {
-			t.Fatalf("resumed history has %d records, want %d", len(got.Records), len(want.Records))
-		}
-		for i := range want.Records {
-			if got.Records[i].Loss != want.Records[i].Loss || got.Records[i].Step != want.Records[i].Step {
-				t.Fatalf("record %d: resumed %+v, uninterrupted %+v", i, got.Records[i], want.Records[i])
-			}
-		}
-		wf, wr := weights(t, full), weights(t, resumed)
-		for path, w := range wf {
-			r := wr[path]
-			for i := range w {
-				if math.Float32bits(w[i]) != math.Float32bits(r[i]) {
-					t.Fatalf("%s[%d]: resumed %g, uninterrupted %g", path, i, r[i], w[i])
-				}
-			}
-		}
+		compareRuns(t, "resumed after an interruption at step 7", want, got, full, resumed)
 		// A second Run with the finished checkpoint does nothing and returns the saved history.
 		again, err := train.Run(backend, model.NewStore(), loss, ds, adam(), cfg)
 		if err != nil || len(again.Records) != len(want.Records) {
