@@ -40,34 +40,15 @@ import (
 //
 // It is a graph-building function: it panics on error, like GoMLX's.
 func (l *LocalSGD) BuildStep(scope *model.Scope, lossFn train.LossFn, inputs, labels []*Node) *Node {
-	if lossFn == nil {
-		exceptions.Panicf("localsgd %s: the loss function is nil", l.name)
-	}
-	if len(inputs) == 0 {
-		exceptions.Panicf("localsgd %s: inputs is empty: it needs at least one input with a leading axis of the %d workers",
-			l.name, l.cfg.Workers)
-	}
+	workerInputs, workerLabels := l.splitBatch(lossFn, inputs, labels)
 	g := inputs[0].Graph()
 	store := scope.Store()
 	K := l.cfg.Workers
-	workerInputs := l.splitWorkers("inputs", inputs)
-	workerLabels := l.splitWorkers("labels", labels)
 
 	// 1. Probe: find (and create) the model's variables and the optimizer's state.
 	st := l.probe(scope, g, lossFn, workerInputs[0], workerLabels[0])
-	modelVars, globalStart := st.modelVars, st.globalStart
-	stepVar, globalStepStart, optVars, optStart := st.stepVar, st.globalStepStart, st.optVars, st.optStart
-
-	// Round bookkeeping.
-	counterVar := store.VariableWithValue(l.StepPath(), int64(0)).SetTrainable(false)
-	counter := counterVar.NodeValue(g)
-	phase := ModScalar(counter, int64(l.cfg.LocalSteps))
-	roundStart := Equal(phase, Scalar(g, dtypes.Int64, 0))
-	roundEnd := Equal(phase, Scalar(g, dtypes.Int64, l.cfg.LocalSteps-1))
-	optFromStart := Equal(counter, Scalar(g, dtypes.Int64, 0)) // First step ever: copy the initial state.
-	if l.cfg.State == ResetState {
-		optFromStart = roundStart
-	}
+	rounds := l.rounds(store, g)
+	roundEnd := Equal(rounds.phase, Scalar(g, dtypes.Int64, l.cfg.LocalSteps-1))
 
 	// 2. Local steps.
 	newModel := make([][]*Node, K)
@@ -75,42 +56,23 @@ func (l *LocalSGD) BuildStep(scope *model.Scope, lossFn train.LossFn, inputs, la
 	losses := make([]*Node, K)
 	var globalStepAfter *Node
 	for k := range K {
-		current := make([]*Node, len(modelVars))
-		for i, v := range modelVars {
-			copyVar := l.workerVar(store, k, v)
-			current[i] = Where(roundStart, globalStart[i], copyVar.NodeValue(g))
-			v.SetNodeValue(current[i])
+		modelCopies := make([]*Node, len(st.modelVars))
+		for i, v := range st.modelVars {
+			modelCopies[i] = l.workerVar(store, k, v).NodeValue(g)
 		}
-		for j, v := range optVars {
-			copyVar := l.workerVar(store, k, v)
-			v.SetNodeValue(Where(optFromStart, optStart[j], copyVar.NodeValue(g)))
+		optCopies := make([]*Node, len(st.optVars))
+		for j, v := range st.optVars {
+			optCopies[j] = l.workerVar(store, k, v).NodeValue(g)
 		}
-		stepVar.SetNodeValue(globalStepStart)
-
-		loss := l.callLoss(scope, lossFn, workerInputs[k], workerLabels[k])
-		losses[k] = loss
-		trainables := trainableInUse(scope, g)
-		grads := gradients(loss, trainables, g)
-		if l.cfg.ProxMu > 0 {
-			l.addProximal(grads, trainables, modelVars, current, globalStart)
-		}
-		l.inner.UpdateGraphWithGradients(scope, grads, loss.DType())
-
-		newModel[k] = make([]*Node, len(modelVars))
-		for i, v := range modelVars {
-			newModel[k][i] = v.NodeValue(g)
-		}
-		newOpt[k] = make([]*Node, len(optVars))
-		for j, v := range optVars {
-			newOpt[k][j] = v.NodeValue(g)
-		}
+		losses[k], newModel[k], newOpt[k] = l.workerStep(scope, lossFn, &st, rounds, modelCopies, optCopies,
+			workerInputs[k], workerLabels[k])
 		if k == 0 {
-			globalStepAfter = stepVar.NodeValue(g)
+			globalStepAfter = st.stepVar.NodeValue(g)
 		}
 	}
 
 	// 3. End of round: average, outer optimizer, write back.
-	for i, v := range modelVars {
+	for i, v := range st.modelVars {
 		values := make([]*Node, K)
 		for k := range K {
 			values[k] = newModel[k][i]
@@ -119,11 +81,11 @@ func (l *LocalSGD) BuildStep(scope *model.Scope, lossFn train.LossFn, inputs, la
 		average := l.average(values)
 		next := average
 		if l.cfg.Outer != nil && v.Trainable {
-			next = l.outerStep(store, v, globalStart[i], average, roundEnd)
+			next = l.outerStep(store, v, st.globalStart[i], average, roundEnd)
 		}
-		v.SetNodeValue(Where(roundEnd, next, globalStart[i]))
+		v.SetNodeValue(Where(roundEnd, next, st.globalStart[i]))
 	}
-	for j, v := range optVars {
+	for j, v := range st.optVars {
 		var average *Node
 		if l.cfg.State == AverageState {
 			values := make([]*Node, K)
@@ -140,10 +102,10 @@ func (l *LocalSGD) BuildStep(scope *model.Scope, lossFn train.LossFn, inputs, la
 			l.workerVar(store, k, v).SetNodeValue(value)
 		}
 		// The optimizer's own variable keeps its initial value: ResetState restarts from it.
-		v.SetNodeValue(optStart[j])
+		v.SetNodeValue(st.optStart[j])
 	}
-	stepVar.SetNodeValue(globalStepAfter)
-	counterVar.SetNodeValue(AddScalar(counter, 1))
+	st.stepVar.SetNodeValue(globalStepAfter)
+	rounds.advance()
 	return l.average(losses)
 }
 
@@ -154,6 +116,13 @@ func (l *LocalSGD) BuildStep(scope *model.Scope, lossFn train.LossFn, inputs, la
 //
 // It is a graph-building function: it panics on error.
 func (l *LocalSGD) CreateVariables(scope *model.Scope, lossFn train.LossFn, inputs, labels []*Node) *Node {
+	workerInputs, workerLabels := l.splitBatch(lossFn, inputs, labels)
+	return l.callLoss(scope, lossFn, workerInputs[0], workerLabels[0])
+}
+
+// splitBatch checks the arguments of BuildStep and CreateVariables and slices the inputs
+// and labels into the K workers' parts (see splitWorkers).
+func (l *LocalSGD) splitBatch(lossFn train.LossFn, inputs, labels []*Node) (workerInputs, workerLabels [][]*Node) {
 	if lossFn == nil {
 		exceptions.Panicf("localsgd %s: the loss function is nil", l.name)
 	}
@@ -161,9 +130,74 @@ func (l *LocalSGD) CreateVariables(scope *model.Scope, lossFn train.LossFn, inpu
 		exceptions.Panicf("localsgd %s: inputs is empty: it needs at least one input with a leading axis of the %d workers",
 			l.name, l.cfg.Workers)
 	}
-	workerInputs := l.splitWorkers("inputs", inputs)
-	workerLabels := l.splitWorkers("labels", labels)
-	return l.callLoss(scope, lossFn, workerInputs[0], workerLabels[0])
+	return l.splitWorkers("inputs", inputs), l.splitWorkers("labels", labels)
+}
+
+// roundState is a step graph's view of the Store's counter of local steps (at
+// [LocalSGD.StepPath]), which the in-graph and the SPMD steps share.
+type roundState struct {
+	counterVar *model.Variable
+	counter    *Node // Local steps taken before this one.
+	phase      *Node // counter mod LocalSteps: 0 starts a round, LocalSteps-1 ends it.
+	start      *Node // Whether this step starts a round.
+	// optFromStart says whether the workers' optimizer state starts from its initial
+	// value: on the first step ever, or at the start of every round with ResetState.
+	optFromStart *Node
+}
+
+// rounds reads the round counter (creating it if needed) in g.
+func (l *LocalSGD) rounds(store *model.Store, g *Graph) roundState {
+	r := roundState{counterVar: store.VariableWithValue(l.StepPath(), int64(0)).SetTrainable(false)}
+	r.counter = r.counterVar.NodeValue(g)
+	r.phase = ModScalar(r.counter, int64(l.cfg.LocalSteps))
+	r.start = Equal(r.phase, Scalar(g, dtypes.Int64, 0))
+	r.optFromStart = Equal(r.counter, Scalar(g, dtypes.Int64, 0)) // First step ever: copy the initial state.
+	if l.cfg.State == ResetState {
+		r.optFromStart = r.start
+	}
+	return r
+}
+
+// advance counts this step.
+func (r roundState) advance() { r.counterVar.SetNodeValue(AddScalar(r.counter, 1)) }
+
+// workerStep builds one local step of a worker, shared by the in-graph and the SPMD
+// steps: it sets the model's variables to the worker's copies modelCopies (the global
+// model at the start of a round) and the optimizer's state to optCopies (its initial
+// value when rounds.optFromStart), evaluates the loss on the worker's batch, takes the
+// gradient (plus mu*(w - w_global) with FedProx) and applies the inner optimizer, the
+// global step set to its value at the start of the step. It returns the worker's data
+// loss and its new model and optimizer state; the variables are left holding them.
+func (l *LocalSGD) workerStep(scope *model.Scope, lossFn train.LossFn, st *probedState, rounds roundState,
+	modelCopies, optCopies, inputs, labels []*Node) (loss *Node, newModel, newOpt []*Node) {
+	current := make([]*Node, len(st.modelVars))
+	for i, v := range st.modelVars {
+		current[i] = Where(rounds.start, st.globalStart[i], modelCopies[i])
+		v.SetNodeValue(current[i])
+	}
+	for j, v := range st.optVars {
+		v.SetNodeValue(Where(rounds.optFromStart, st.optStart[j], optCopies[j]))
+	}
+	st.stepVar.SetNodeValue(st.globalStepStart)
+
+	loss = l.callLoss(scope, lossFn, inputs, labels)
+	g := loss.Graph()
+	trainables := trainableInUse(scope, g)
+	grads := gradients(loss, trainables, g)
+	if l.cfg.ProxMu > 0 {
+		l.addProximal(grads, trainables, st.modelVars, current, st.globalStart)
+	}
+	l.inner.UpdateGraphWithGradients(scope, grads, loss.DType())
+
+	newModel = make([]*Node, len(st.modelVars))
+	for i, v := range st.modelVars {
+		newModel[i] = v.NodeValue(g)
+	}
+	newOpt = make([]*Node, len(st.optVars))
+	for j, v := range st.optVars {
+		newOpt[j] = v.NodeValue(g)
+	}
+	return loss, newModel, newOpt
 }
 
 // splitWorkers slices each node's leading axis (of dimension K) into the K workers' parts.
@@ -351,9 +385,7 @@ func gradients(loss *Node, vars []*model.Variable, g *Graph) []*Node {
 // model's variables and their values at the start of the step, the optimizer's state
 // variables and theirs, and the global step.
 type probedState struct {
-	loss            *Node
 	modelVars       []*model.Variable
-	isModel         map[*model.Variable]bool
 	globalStart     []*Node
 	stepVar         *model.Variable
 	globalStepStart *Node
@@ -370,7 +402,7 @@ func (l *LocalSGD) probe(scope *model.Scope, g *Graph, lossFn train.LossFn, inpu
 	store := scope.Store()
 	var st probedState
 	inUseBefore := inUseNodes(store, g)
-	st.loss = l.callLoss(scope, lossFn, inputs, labels)
+	loss := l.callLoss(scope, lossFn, inputs, labels)
 	for v := range store.IterVariables() {
 		if _, found := inUseBefore[v]; found || !v.InUseByGraph(g) || l.isOwn(v.Path()) {
 			continue
@@ -383,19 +415,19 @@ func (l *LocalSGD) probe(scope *model.Scope, g *Graph, lossFn train.LossFn, inpu
 		exceptions.Panicf("localsgd %s: the loss function used no trainable or changed float variable "+
 			"that was not already in use in this graph: nothing to train or average", l.name)
 	}
-	st.isModel = make(map[*model.Variable]bool, len(st.modelVars))
+	isModel := make(map[*model.Variable]bool, len(st.modelVars))
 	st.globalStart = make([]*Node, len(st.modelVars))
 	for i, v := range st.modelVars {
-		st.isModel[v] = true
+		isModel[v] = true
 		st.globalStart[i] = startNode(g, v, nil)
 	}
 
 	st.stepVar = optimizer.GetGlobalStepVar(store)
 	st.globalStepStart = st.stepVar.NodeValue(g)
 	beforeOpt := inUseNodes(store, g)
-	l.inner.UpdateGraphWithGradients(scope, gradients(st.loss, trainableInUse(scope, g), g), st.loss.DType())
+	l.inner.UpdateGraphWithGradients(scope, gradients(loss, trainableInUse(scope, g), g), loss.DType())
 	for v := range store.IterVariables() {
-		if v == st.stepVar || st.isModel[v] || l.isOwn(v.Path()) || !v.InUseByGraph(g) {
+		if v == st.stepVar || isModel[v] || l.isOwn(v.Path()) || !v.InUseByGraph(g) {
 			continue
 		}
 		if node, found := beforeOpt[v]; found && node == v.NodeValue(g) {

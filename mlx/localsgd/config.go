@@ -154,13 +154,12 @@ func (c *Config) weights() []float64 {
 func (c *Config) defaultName() string {
 	method := "fedavg"
 	switch {
+	case c.Outer != nil && c.ProxMu > 0:
+		method = "diloco+prox"
 	case c.Outer != nil:
 		method = "diloco"
 	case c.ProxMu > 0:
 		method = "fedprox"
-	}
-	if c.Outer != nil && c.ProxMu > 0 {
-		method = "diloco+prox"
 	}
 	return fmt.Sprintf("%s(K=%d,H=%d)", method, c.Workers, c.LocalSteps)
 }

@@ -54,6 +54,6 @@
 // found"), so [Distributed] feeds the Store's variables to the programs itself. Each
 // device draws its own random numbers (dropout), from a state derived from the Store's
 // and the device's index: reproducible from the seed, but not the in-graph simulation's
-// numbers (there the workers take turns on one state). XLA CPU's devices share this machine's cores: no speed-up is
-// expected (cmd/bench-localsgd times both).
+// numbers (there the workers take turns on one state). XLA CPU's devices share this
+// machine's cores: no speed-up is expected (cmd/bench-localsgd times both).
 package localsgd

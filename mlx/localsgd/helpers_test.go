@@ -14,6 +14,8 @@ import (
 	"github.com/gomlx/gomlx/ml/model"
 	"github.com/gomlx/gomlx/ml/model/initializer"
 
+	"github.com/goptlab/goptlab/mlx/data"
+	"github.com/goptlab/goptlab/mlx/internal/gomlxerr"
 	"github.com/goptlab/goptlab/mlx/train"
 )
 
@@ -74,9 +76,23 @@ func batchNorm(scope *model.Scope, x *Node) *Node {
 	return Add(Mul(normalized, ExpandAxes(scale.NodeValue(x), 0)), ExpandAxes(offset.NodeValue(x), 0))
 }
 
-// testData returns n batches of inputs [K, B, in] and labels [K, B, out] (K workers),
-// drawn from a fixed teacher plus noise; worker k's inputs are shifted by k/2 so that
-// the workers' data differ.
+// fillExample draws one regression example of worker k into x (testIn values) and y
+// (testOut values): inputs from a normal distribution shifted by k/2, so that the
+// workers' data differ, and labels from a fixed teacher plus noise.
+func fillExample(rng *rand.Rand, k int, x, y []float32) {
+	sum := 0.0
+	for i := range testIn {
+		v := rng.NormFloat64() + float64(k)/2
+		x[i] = float32(v)
+		sum += v * float64(i+1) / 4
+	}
+	for o := range testOut {
+		y[o] = float32(math.Sin(sum+float64(o)) + 0.1*rng.NormFloat64())
+	}
+}
+
+// testData returns n batches of inputs [K, B, in] and labels [K, B, out] (K workers)
+// drawn by fillExample.
 func testData(seed uint64, steps, K int) (xs, ys []*tensors.Tensor) {
 	rng := rand.New(rand.NewPCG(seed, 7))
 	for range steps {
@@ -84,22 +100,36 @@ func testData(seed uint64, steps, K int) (xs, ys []*tensors.Tensor) {
 		y := make([]float32, K*testBatch*testOut)
 		for k := range K {
 			for b := range testBatch {
-				row := (k*testBatch + b)
-				sum := 0.0
-				for i := range testIn {
-					v := rng.NormFloat64() + float64(k)/2
-					x[row*testIn+i] = float32(v)
-					sum += v * float64(i+1) / 4
-				}
-				for o := range testOut {
-					y[row*testOut+o] = float32(math.Sin(sum+float64(o)) + 0.1*rng.NormFloat64())
-				}
+				row := k*testBatch + b
+				fillExample(rng, k, x[row*testIn:(row+1)*testIn], y[row*testOut:(row+1)*testOut])
 			}
 		}
 		xs = append(xs, tensors.FromFlatDataAndDimensions(x, K, testBatch, testIn))
 		ys = append(ys, tensors.FromFlatDataAndDimensions(y, K, testBatch, testOut))
 	}
 	return xs, ys
+}
+
+// workerDataset returns a regression dataset of n rows whose examples carry the K
+// workers (inputs [K, testIn], labels [K, testOut]: batches [batch, K, ...], so
+// WorkerAxis 1), drawn by fillExample.
+func workerDataset(t *testing.T, seed uint64, n, K int) *data.Dataset {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(seed, 11))
+	x := make([]float32, n*K*testIn)
+	y := make([]float32, n*K*testOut)
+	for r := range n {
+		for k := range K {
+			row := r*K + k
+			fillExample(rng, k, x[row*testIn:(row+1)*testIn], y[row*testOut:(row+1)*testOut])
+		}
+	}
+	ds, err := data.New("workers", []data.Column{{Dims: []int{K, testIn}, Float32: x}},
+		[]data.Column{{Dims: []int{K, testOut}, Float32: y}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ds
 }
 
 // workerSlice returns worker k's batch of a [K, B, ...] tensor, as [B, ...].
@@ -145,67 +175,69 @@ func (tr *trainer) step(x, y *tensors.Tensor) float64 {
 	if err != nil {
 		tr.t.Fatalf("training step: %v", err)
 	}
-	return scalarValue(tr.t, out[0])
-}
-
-func scalarValue(t *testing.T, x *tensors.Tensor) float64 {
-	t.Helper()
-	switch v := x.Value().(type) {
-	case float32:
-		return float64(v)
-	case float64:
-		return v
-	case int64:
-		return float64(v)
+	loss, err := gomlxerr.ScalarFloat(out[0])
+	if err != nil {
+		tr.t.Fatalf("reading the loss: %v", err)
 	}
-	t.Fatalf("unexpected scalar %v", x)
-	return 0
+	return loss
 }
 
 // values returns the flat float64 values of every variable whose path starts with prefix.
 func (tr *trainer) values(prefix string) map[string][]float64 {
 	tr.t.Helper()
-	out := make(map[string][]float64)
-	for v := range tr.store.IterVariables() {
-		if !strings.HasPrefix(v.Path(), prefix) {
-			continue
-		}
-		out[v.Path()] = tr.value(v.Path())
-	}
-	return out
+	return storeValues(tr.t, tr.store, prefix)
 }
 
 // value returns the flat float64 values of the variable at path.
 func (tr *trainer) value(path string) []float64 {
 	tr.t.Helper()
-	v := tr.store.GetVariable(path)
+	return storeValue(tr.t, tr.store, path)
+}
+
+// storeValues returns the flat float64 values of every variable of store whose path
+// starts with prefix.
+func storeValues(t *testing.T, store *model.Store, prefix string) map[string][]float64 {
+	t.Helper()
+	out := make(map[string][]float64)
+	for v := range store.IterVariables() {
+		if strings.HasPrefix(v.Path(), prefix) {
+			out[v.Path()] = storeValue(t, store, v.Path())
+		}
+	}
+	return out
+}
+
+// storeValue returns the flat float64 values of the variable of store at path; it fails
+// the test if there is none.
+func storeValue(t *testing.T, store *model.Store, path string) []float64 {
+	t.Helper()
+	v := store.GetVariable(path)
 	if v == nil {
-		tr.t.Fatalf("no variable %q in the store", path)
+		t.Fatalf("no variable %q in the store", path)
 	}
 	value, err := v.Value()
 	if err != nil {
-		tr.t.Fatalf("reading %q: %v", path, err)
+		t.Fatalf("reading %q: %v", path, err)
 	}
 	switch value.DType() {
 	case dtypes.Float32:
-		f := tensors.MustCopyFlatData[float32](value)
-		out := make([]float64, len(f))
-		for i, x := range f {
-			out[i] = float64(x)
-		}
-		return out
+		return asFloat64s(tensors.MustCopyFlatData[float32](value))
 	case dtypes.Float64:
 		return tensors.MustCopyFlatData[float64](value)
 	case dtypes.Int64:
-		f := tensors.MustCopyFlatData[int64](value)
-		out := make([]float64, len(f))
-		for i, x := range f {
-			out[i] = float64(x)
-		}
-		return out
+		return asFloat64s(tensors.MustCopyFlatData[int64](value))
 	}
-	tr.t.Fatalf("variable %q has dtype %s", path, value.DType())
+	t.Fatalf("variable %q has dtype %s", path, value.DType())
 	return nil
+}
+
+// asFloat64s converts values to float64.
+func asFloat64s[T float32 | int64](values []T) []float64 {
+	out := make([]float64, len(values))
+	for i, x := range values {
+		out[i] = float64(x)
+	}
+	return out
 }
 
 // assertClose fails if a and b differ by more than tol relative to max(1, |b|).

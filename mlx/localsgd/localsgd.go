@@ -84,10 +84,15 @@ func New(inner optimizer.Interface, cfg Config) (*LocalSGD, error) {
 	return &LocalSGD{cfg: cfg, inner: in, weights: cfg.weights(), prefix: prefix, name: name}, nil
 }
 
-// Config returns the configuration (a copy).
+// Config returns the configuration (a copy: changing it, ShardSizes or Outer included,
+// does not change the stepper).
 func (l *LocalSGD) Config() Config {
 	c := l.cfg
 	c.ShardSizes = append([]int(nil), l.cfg.ShardSizes...)
+	if l.cfg.Outer != nil {
+		outer := *l.cfg.Outer
+		c.Outer = &outer
+	}
 	return c
 }
 

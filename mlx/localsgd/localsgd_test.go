@@ -76,6 +76,7 @@ func TestNames(t *testing.T) {
 		{Config{Workers: 8, LocalSteps: 5}, "fedavg(K=8,H=5)"},
 		{Config{Workers: 4, LocalSteps: 2, Outer: DiLoCoOuter()}, "diloco(K=4,H=2)"},
 		{Config{Workers: 4, LocalSteps: 2, ProxMu: 0.01}, "fedprox(K=4,H=2)"},
+		{Config{Workers: 4, LocalSteps: 2, ProxMu: 0.01, Outer: DiLoCoOuter()}, "diloco+prox(K=4,H=2)"},
 		{Config{Workers: 4, LocalSteps: 2, Name: "mine"}, "mine"},
 	} {
 		if got := mustNew(t, sgd(0.1, false), c.cfg).Name(); got != c.want {
@@ -84,6 +85,19 @@ func TestNames(t *testing.T) {
 	}
 	if got := mustNew(t, sgd(0.1, false), Config{Workers: 3, LocalSteps: 1}).LossEvalsPerStep(); got != 3 {
 		t.Errorf("LossEvalsPerStep() = %d, want 3 (one per worker)", got)
+	}
+}
+
+// Config returns a copy: changing it, or the Config given to New, leaves the stepper as built.
+func TestConfigIsACopy(t *testing.T) {
+	cfg := Config{Workers: 2, LocalSteps: 1, ShardSizes: []int{1, 3}, Outer: DiLoCoOuter()}
+	l := mustNew(t, sgd(0.1, false), cfg)
+	cfg.ShardSizes[0], cfg.Outer.LR = 5, 0.1
+	got := l.Config()
+	got.ShardSizes[1], got.Outer.Momentum = 7, 0.5
+	if c := l.Config(); !slices.Equal(c.ShardSizes, []int{1, 3}) || *c.Outer != *DiLoCoOuter() {
+		t.Fatalf("Config() = ShardSizes %v, Outer %+v after changing copies: want [1 3] and %+v",
+			c.ShardSizes, *c.Outer, *DiLoCoOuter())
 	}
 }
 

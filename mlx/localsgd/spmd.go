@@ -50,66 +50,41 @@ func (l *LocalSGD) replicaParams(g *Graph, plan *spmdPlan) []*Node {
 
 // buildSPMDStep builds the program that each device runs for one local step of its
 // worker (Graph.SetSPMD: the same program on every device, each with its own batch and
-// its own shard of the replica variables). It mirrors BuildStep with one worker per
-// device: at the start of a round the worker starts from the global model (replicated
-// on every device), and its updated model and optimizer state are written to its shard
-// of the replica variables; the global model does not change. No collective runs here.
-// It returns the worker's data loss (without the FedProx term) at the start of the step.
+// its own shard of the replica variables). It is BuildStep with one worker per device
+// (the same probe, round counter and workerStep): at the start of a round the worker
+// starts from the global model (replicated on every device), and its updated model and
+// optimizer state are written to its shard of the replica variables; the global model
+// does not change. No collective runs here. It returns the worker's data loss (without
+// the FedProx term) at the start of the step.
 func (l *LocalSGD) buildSPMDStep(scope *model.Scope, lossFn train.LossFn, inputs, labels []*Node) (
 	loss *Node, newReplicas []*Node, plan *spmdPlan) {
 	if lossFn == nil {
 		exceptions.Panicf("localsgd %s: the loss function is nil", l.name)
 	}
 	g := inputs[0].Graph()
-	store := scope.Store()
 
 	// Probe, as in BuildStep: find (and create) the model's variables and the optimizer's state.
 	st := l.probe(scope, g, lossFn, inputs, labels)
-	modelVars, globalStart := st.modelVars, st.globalStart
-	stepVar, globalStepStart, optVars, optStart := st.stepVar, st.globalStepStart, st.optVars, st.optStart
-
 	// Round bookkeeping: the same counter as BuildStep's, replicated on every device.
-	counterVar := store.VariableWithValue(l.StepPath(), int64(0)).SetTrainable(false)
-	counter := counterVar.NodeValue(g)
-	phase := ModScalar(counter, int64(l.cfg.LocalSteps))
-	roundStart := Equal(phase, Scalar(g, dtypes.Int64, 0))
-	optFromStart := Equal(counter, Scalar(g, dtypes.Int64, 0))
-	if l.cfg.State == ResetState {
-		optFromStart = roundStart
-	}
+	rounds := l.rounds(scope.Store(), g)
 
 	// The local step of this device's worker.
-	plan = &spmdPlan{modelVars: modelVars, optVars: optVars}
+	plan = &spmdPlan{modelVars: st.modelVars, optVars: st.optVars}
 	replicas := l.replicaParams(g, plan)
-	current := make([]*Node, len(modelVars))
-	for i, v := range modelVars {
-		current[i] = Where(roundStart, globalStart[i], replicas[i])
-		v.SetNodeValue(current[i])
-	}
-	for j, v := range optVars {
-		v.SetNodeValue(Where(optFromStart, optStart[j], replicas[len(modelVars)+j]))
-	}
-	stepVar.SetNodeValue(globalStepStart)
-	loss = l.callLoss(scope, lossFn, inputs, labels)
-	trainables := trainableInUse(scope, g)
-	grads := gradients(loss, trainables, g)
-	if l.cfg.ProxMu > 0 {
-		l.addProximal(grads, trainables, modelVars, current, globalStart)
-	}
-	l.inner.UpdateGraphWithGradients(scope, grads, loss.DType())
+	numModel := len(st.modelVars)
+	loss, newModel, newOpt := l.workerStep(scope, lossFn, &st, rounds, replicas[:numModel], replicas[numModel:],
+		inputs, labels)
 
 	// The worker's results are its new copies; the global model and the optimizer's own
 	// variables keep their values.
-	for i, v := range modelVars {
-		newReplicas = append(newReplicas, v.NodeValue(g))
-		v.SetNodeValue(globalStart[i])
+	for i, v := range st.modelVars {
+		v.SetNodeValue(st.globalStart[i])
 	}
-	for j, v := range optVars {
-		newReplicas = append(newReplicas, v.NodeValue(g))
-		v.SetNodeValue(optStart[j])
+	for j, v := range st.optVars {
+		v.SetNodeValue(st.optStart[j])
 	}
-	counterVar.SetNodeValue(AddScalar(counter, 1))
-	return loss, newReplicas, plan
+	rounds.advance()
+	return loss, append(newModel, newOpt...), plan
 }
 
 // buildSPMDSync builds the program that ends a round on every device: the FedAvg-weighted
