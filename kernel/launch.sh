@@ -38,12 +38,13 @@ export GOMLX_NO_AUTO_INSTALL=1
 # GOPTLAB_CELL_MEMORY_LIMIT: a size ("8G", "512M"), a share of RAM ("75%", the
 # default), or "off".
 limit="${GOPTLAB_CELL_MEMORY_LIMIT:-75%}"
+[[ "$limit" =~ ^(off|[0-9]+[%GgMm])$ ]] ||
+	fail "GOPTLAB_CELL_MEMORY_LIMIT='$limit': use a size such as 8G or 512M, a share of RAM such as 75%, or off"
 case "$limit" in
 off) kb="" ;;
-[0-9]*%) kb="$(awk -v p="${limit%\%}" '/^MemTotal:/ { printf "%d", $2 * p / 100 }' /proc/meminfo)" ;;
-[0-9]*[Gg]) kb=$((${limit%[Gg]} * 1024 * 1024)) ;;
-[0-9]*[Mm]) kb=$((${limit%[Mm]} * 1024)) ;;
-*) fail "GOPTLAB_CELL_MEMORY_LIMIT='$limit': use a size such as 8G or 512M, a share of RAM such as 75%, or off" ;;
+*%) kb="$(awk -v p="${limit%\%}" '/^MemTotal:/ { printf "%d", $2 * p / 100 }' /proc/meminfo)" ;;
+*[Gg]) kb=$((${limit%[Gg]} * 1024 * 1024)) ;;
+*[Mm]) kb=$((${limit%[Mm]} * 1024)) ;;
 esac
 if [ -n "$kb" ]; then
 	[ "$kb" -ge $((256 * 1024)) ] || fail "GOPTLAB_CELL_MEMORY_LIMIT='$limit' is below 256M: too small to compile and run a cell"

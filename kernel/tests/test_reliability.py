@@ -152,12 +152,13 @@ fmt.Println("never stopped")"""
         assert_alive(kernel)
 
 
-def test_bad_memory_cap_is_explained(tmp_path):
+@pytest.mark.parametrize("value", ["lots", "1.5G"])
+def test_bad_memory_cap_is_explained(tmp_path, value):
     connection = tmp_path / "connection.json"
     connection.write_text("{}")
-    result = launcher(dict(os.environ, GOPTLAB_CELL_MEMORY_LIMIT="lots"), str(connection))
+    result = launcher(dict(os.environ, GOPTLAB_CELL_MEMORY_LIMIT=value), str(connection))
     assert result.returncode == 1
-    assert "GOPTLAB_CELL_MEMORY_LIMIT='lots': use a size such as 8G" in result.stderr, result.stderr
+    assert f"GOPTLAB_CELL_MEMORY_LIMIT='{value}': use a size such as 8G" in result.stderr, result.stderr
 
 
 def test_restart_and_rerun_gives_the_same_outputs():
