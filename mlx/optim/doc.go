@@ -1,6 +1,7 @@
 // Package optim holds the optimizers of goptlab's research notebooks, each written from the
-// authors' official code (see /work/shared/ALGORITHMS.md) and checked step by step against an
-// independent pure-Python transcription of it (testdata/golden.py, to float64 precision).
+// authors' official code (papers and repositories under References below) and checked step by
+// step against an independent pure-Python transcription of it (testdata/golden.py, to float64
+// precision).
 //
 // # Optimizers
 //
@@ -60,4 +61,38 @@
 // graph.VJPRegistration when it is imported (see vjp.go), each checked against finite
 // differences on both backends. GoMLX's pure-Go backend has no BatchNormForTraining
 // operation at all, so batch normalization trains only on XLA.
+//
+// # References
+//
+// The papers, and the code each optimizer follows where the two differ:
+//
+//   - SGD with heavy-ball or Nesterov momentum: PyTorch's torch.optim.SGD (dampening 0),
+//     https://github.com/pytorch/pytorch (torch/optim/sgd.py).
+//   - Adam: D. P. Kingma, J. Ba, "Adam: A Method for Stochastic Optimization",
+//     arXiv:1412.6980; PyTorch's torch.optim.Adam.
+//   - AdamW: I. Loshchilov, F. Hutter, "Decoupled Weight Decay Regularization",
+//     arXiv:1711.05101; PyTorch's torch.optim.AdamW.
+//   - AMSGrad: S. J. Reddi, S. Kale, S. Kumar, "On the Convergence of Adam and Beyond",
+//     arXiv:1904.09237; PyTorch's amsgrad=True.
+//   - AdaBelief: J. Zhuang, T. Tang, Y. Ding, S. Tatikonda, N. Dvornek, X. Papademetris,
+//     J. S. Duncan, "AdaBelief Optimizer: Adapting Stepsizes by the Belief in Observed
+//     Gradients", arXiv:2010.07468; https://github.com/juntang-zhuang/Adabelief-Optimizer
+//     (adabelief-pytorch 0.2).
+//   - Lion: X. Chen, C. Liang, D. Huang, E. Real, K. Wang, Y. Liu, H. Pham, X. Dong, T. Luong,
+//     C.-J. Hsieh, Y. Lu, Q. V. Le, "Symbolic Discovery of Optimization Algorithms",
+//     arXiv:2302.06675; https://github.com/google/automl (lion/lion_pytorch.py).
+//   - Adan: X. Xie, P. Zhou, H. Li, Z. Lin, S. Yan, "Adan: Adaptive Nesterov Momentum
+//     Algorithm for Faster Optimizing Deep Models", arXiv:2208.06677;
+//     https://github.com/sail-sg/Adan (adan.py).
+//   - AdaHessian: Z. Yao, A. Gholami, S. Shen, M. Mustafa, K. Keutzer, M. W. Mahoney,
+//     "ADAHESSIAN: An Adaptive Second Order Optimizer for Machine Learning",
+//     arXiv:2006.00719; https://github.com/amirgholami/adahessian
+//     (image_classification/optim_adahessian.py).
+//   - SAM: P. Foret, A. Kleiner, H. Mobahi, B. Neyshabur, "Sharpness-Aware Minimization for
+//     Efficiently Improving Generalization", arXiv:2010.01412;
+//     https://github.com/google-research/sam (JAX) and the PyTorch transcription
+//     https://github.com/davda54/sam, which [SAM] follows.
+//   - ASAM: J. Kwon, J. Kim, H. Park, I. K. Choi, "ASAM: Adaptive Sharpness-Aware
+//     Minimization for Scale-Invariant Learning of Deep Neural Networks", arXiv:2102.11600;
+//     https://github.com/SamsungLabs/ASAM.
 package optim

@@ -12,8 +12,23 @@ diagonal and AdaHessian's Hutchinson estimate is exact for any Rademacher probe:
 
 "w" is a vector of 3, "k" a 4-D kernel [2, 2, 1, 2] (GoMLX layout: height, width, in, out),
 flattened row-major. Each case lists the parameter values after each of STEPS steps.
-The update rules are transcribed from the official code named in each function
-(see /work/shared/ALGORITHMS.md), not from the Go implementation.
+The update rules are transcribed from the official code named in each class, not from
+the Go implementation. The papers and repositories:
+
+    SGD, Adam, AdamW, AMSGrad  torch.optim (https://github.com/pytorch/pytorch); Kingma & Ba,
+                               arXiv:1412.6980; Loshchilov & Hutter, arXiv:1711.05101;
+                               Reddi, Kale & Kumar, arXiv:1904.09237
+    AdaBelief   Zhuang et al., arXiv:2010.07468,
+                https://github.com/juntang-zhuang/Adabelief-Optimizer (adabelief-pytorch 0.2)
+    Lion        Chen et al., "Symbolic Discovery of Optimization Algorithms", arXiv:2302.06675,
+                https://github.com/google/automl (lion/lion_pytorch.py)
+    Adan        Xie et al., "Adan: Adaptive Nesterov Momentum Algorithm for Faster Optimizing
+                Deep Models", arXiv:2208.06677, https://github.com/sail-sg/Adan (adan.py)
+    AdaHessian  Yao et al., "ADAHESSIAN: An Adaptive Second Order Optimizer for Machine
+                Learning", arXiv:2006.00719, https://github.com/amirgholami/adahessian
+                (image_classification/optim_adahessian.py)
+    SAM / ASAM  Foret et al., arXiv:2010.01412 (https://github.com/google-research/sam);
+                Kwon et al., arXiv:2102.11600; as in https://github.com/davda54/sam
 """
 import json
 import math
