@@ -130,7 +130,7 @@ func readIDX(r io.Reader, name string) (*IDX, []byte, error) {
 // what a header claims. A gzip stream must be complete: its checksum and length are
 // verified at its end.
 func readMaybeGzip(r io.Reader, name string) ([]byte, error) {
-	br := bufio.NewReaderSize(r, 1<<16)
+	br := bufio.NewReader(r)
 	src := io.Reader(br)
 	what := "read"
 	if head, _ := br.Peek(2); len(head) == 2 && head[0] == 0x1f && head[1] == 0x8b {

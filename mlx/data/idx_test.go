@@ -133,6 +133,7 @@ func TestReadIDXFileNamesTheFile(t *testing.T) {
 func FuzzReadIDX(f *testing.F) {
 	f.Add(encodeIDX(data.IDXUint8, []int{2, 2, 2}, []byte{0, 1, 2, 3, 4, 5, 6, 255}))
 	f.Add(encodeIDX(data.IDXUint8, []int{3}, []byte{7, 2, 1}))
+	f.Add(encodeIDX(data.IDXUint8, []int{2}, []byte{7, 2, 1})) // one trailing byte
 	f.Add(encodeIDX(data.IDXInt16, []int{1, 2}, []byte{1, 2, 3, 4}))
 	f.Add(encodeIDX(data.IDXFloat64, []int{0xFFFF, 0xFFFF}, nil))
 	f.Add(gzipBytes(f, encodeIDX(data.IDXUint8, []int{2, 2}, []byte{9, 8, 7, 6})))

