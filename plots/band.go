@@ -27,6 +27,9 @@ import (
 // [Legend], [SpreadBand], [GroupBy].
 func Band(hs []*history.History, opts ...Option) (*Figure, error) {
 	c := newConfig(opts)
+	if err := c.validate(); err != nil {
+		return nil, fmt.Errorf("plots.Band: %w", err)
+	}
 	f, err := band(hs, c)
 	if err != nil {
 		return nil, fmt.Errorf("plots.Band: %w", err)

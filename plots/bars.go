@@ -33,6 +33,9 @@ type BarEntry struct {
 // [LogY] is an error: bars start at zero.
 func Bars(entries []BarEntry, opts ...Option) (*Figure, error) {
 	c := newConfig(opts)
+	if err := c.validate(); err != nil {
+		return nil, fmt.Errorf("plots.Bars: %w", err)
+	}
 	f, err := bars(entries, c)
 	if err != nil {
 		return nil, fmt.Errorf("plots.Bars: %w", err)
@@ -89,6 +92,9 @@ func bars(entries []BarEntry, c *config) (*Figure, error) {
 		for i, v := range e.Values {
 			if !finite(v) {
 				return nil, fmt.Errorf("group %q series %q: value #%d is %v; bars need finite values (leave diverged runs out and say so)", e.Group, e.Series, i, v)
+			}
+			if err := checkValue(v, false); err != nil {
+				return nil, fmt.Errorf("group %q series %q: value #%d = %s %w", e.Group, e.Series, i, fmtValue(v), err)
 			}
 		}
 		if seen[[2]string{e.Group, e.Series}] {
@@ -151,19 +157,29 @@ func bars(entries []BarEntry, c *config) (*Figure, error) {
 	return f, nil
 }
 
+// meanSD returns the mean and sample standard deviation of vs, computed so that they do
+// not overflow for values within ±MaxValue: a running mean, and squares of deviations
+// scaled by the largest deviation.
 func meanSD(vs []float64) (mean, sd float64) {
-	for _, v := range vs {
-		mean += v
+	for i, v := range vs {
+		mean += (v - mean) / float64(i+1)
 	}
-	mean /= float64(len(vs))
 	if len(vs) < 2 {
+		return mean, 0
+	}
+	var scale float64
+	for _, v := range vs {
+		scale = math.Max(scale, math.Abs(v-mean))
+	}
+	if scale == 0 {
 		return mean, 0
 	}
 	var ss float64
 	for _, v := range vs {
-		ss += (v - mean) * (v - mean)
+		d := (v - mean) / scale
+		ss += d * d
 	}
-	return mean, math.Sqrt(ss / float64(len(vs)-1))
+	return mean, scale * math.Sqrt(ss/float64(len(vs)-1))
 }
 
 // barPlotter draws grouped bars with error bars, in data units: group g spans

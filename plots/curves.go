@@ -18,6 +18,9 @@ import (
 // Options used: [Title], [XLabel], [YLabel], [Size], [LogX], [LogY], [XAxis], [Metric], [Legend].
 func Curves(hs []*history.History, opts ...Option) (*Figure, error) {
 	c := newConfig(opts)
+	if err := c.validate(); err != nil {
+		return nil, fmt.Errorf("plots.Curves: %w", err)
+	}
 	f, err := curves(hs, c)
 	if err != nil {
 		return nil, fmt.Errorf("plots.Curves: %w", err)

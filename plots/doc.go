@@ -15,6 +15,10 @@
 // Bad input is never drawn silently: empty inputs, mismatched lengths and non-positive
 // values on a log axis are errors; NaN and ±Inf values in curves are drawn as gaps in the
 // line, and runs that end non-finite ("diverged") are marked as such in the legend.
+// Finite values must lie within ±[MaxValue] (1e300; on a log axis in [[MinLogValue],
+// MaxValue]) and figures be at most [MaxSize] a side, so that gonum/plot's arithmetic
+// cannot overflow nor a rendering exhaust memory: beyond that, helpers return an error
+// naming the value and the allowed range.
 //
 // Helpers are configured with functional options ([Title], [LogY], [XAxis], ...); each
 // helper documents which options it uses, and ignores the others.

@@ -129,12 +129,24 @@ func (p *panel) legendSize(l *plot.Legend) (w, h vg.Length) {
 	return w, h
 }
 
-// widenDegenerateLogAxis gives a log axis whose data is a single value (one logged step) a
-// range of half a decade around it. gonum widens such a range by ±1, which would reach
-// zero or below on a log axis and panic.
-func widenDegenerateLogAxis(a *plot.Axis) {
-	if _, isLog := a.Scale.(plot.LogScale); isLog && a.Min == a.Max && a.Min > 0 {
-		a.Min, a.Max = a.Min/math.Sqrt(10), a.Max*math.Sqrt(10)
+// widenDegenerateAxis gives an axis whose data is a single value (one logged step) a range
+// around it that gonum can draw. gonum widens such a range by ±1, which on a log axis
+// would reach zero or below and panic, and which changes nothing for values beyond 2^53
+// (a range of zero width, hence NaN positions): a log axis gets half a decade each way, a
+// linear one around a large value 0.1% each way.
+func widenDegenerateAxis(a *plot.Axis) {
+	if a.Min != a.Max || !finite(a.Min) {
+		return
+	}
+	if _, isLog := a.Scale.(plot.LogScale); isLog {
+		if a.Min > 0 && a.Min/math.Sqrt(10) > 0 {
+			a.Min, a.Max = a.Min/math.Sqrt(10), a.Max*math.Sqrt(10)
+		}
+		return
+	}
+	if a.Min-1 == a.Min {
+		d := math.Abs(a.Min) * 1e-3
+		a.Min, a.Max = a.Min-d, a.Max+d
 	}
 }
 
@@ -163,8 +175,8 @@ func (p *panel) draw(c draw.Canvas) {
 	if p.colorBar != nil {
 		plotC = draw.Crop(plotC, 0, -p.colorBar.width(), 0, 0)
 	}
-	widenDegenerateLogAxis(&p.plot.X)
-	widenDegenerateLogAxis(&p.plot.Y)
+	widenDegenerateAxis(&p.plot.X)
+	widenDegenerateAxis(&p.plot.Y)
 	p.plot.Draw(plotC)
 	dc := p.plot.DataCanvas(plotC)
 	if p.colorBar != nil {

@@ -25,6 +25,9 @@ func Grid(cols int, figs []*Figure, opts ...Option) (*Figure, error) {
 	if len(figs) == 0 {
 		return nil, fmt.Errorf("plots.Grid: no figures")
 	}
+	if err := c.validate(); err != nil {
+		return nil, fmt.Errorf("plots.Grid: %w", err)
+	}
 	g := &Figure{cols: cols, title: c.title}
 	for i, f := range figs {
 		if f == nil {
@@ -43,6 +46,9 @@ func Grid(cols int, figs []*Figure, opts ...Option) (*Figure, error) {
 		if g.title != "" {
 			g.Height += 2 * titleSize
 		}
+	}
+	if err := checkSize(g.Width, g.Height); err != nil {
+		return nil, fmt.Errorf("plots.Grid: %d cells in %d columns: %w (pass a smaller Size)", len(g.panels), g.cols, err)
 	}
 	return g, nil
 }

@@ -22,13 +22,17 @@ type Sample struct {
 // With [LogX] the bins are equally wide in log10 of the value: the right view of
 // quantities spread over orders of magnitude, such as Hessian-diagonal estimates; values
 // <= 0 cannot be shown then. NaN and ±Inf values are never binned. What is left out is
-// counted in the legend, e.g. "hessian (n=1000; 3 NaN/Inf, 12 ≤ 0 not shown)".
+// counted in the legend, e.g. "hessian (n=1000; 3 NaN/Inf, 12 ≤ 0 not shown)". Finite
+// values must lie within ±[MaxValue] (with LogX, positive ones in [[MinLogValue], MaxValue]).
 // [LogY] puts counts on a log axis (empty bins are then not drawn).
 //
 // Options used: [Title], [XLabel] (default "value"), [YLabel] (default "count"), [Size],
 // [LogX], [LogY], [Bins], [Legend].
 func Histogram(samples []Sample, opts ...Option) (*Figure, error) {
 	c := newConfig(opts)
+	if err := c.validate(); err != nil {
+		return nil, fmt.Errorf("plots.Histogram: %w", err)
+	}
 	f, err := histogram(samples, c)
 	if err != nil {
 		return nil, fmt.Errorf("plots.Histogram: %w", err)
@@ -49,7 +53,7 @@ func histogram(samples []Sample, c *config) (*Figure, error) {
 	lo, hi := math.Inf(1), math.Inf(-1)
 	for i, s := range samples {
 		nonFinite, nonPositive := 0, 0
-		for _, v := range s.Values {
+		for j, v := range s.Values {
 			switch {
 			case !finite(v):
 				nonFinite++
@@ -57,6 +61,9 @@ func histogram(samples []Sample, c *config) (*Figure, error) {
 			case c.logX && v <= 0:
 				nonPositive++
 				continue
+			}
+			if err := checkValue(v, c.logX); err != nil {
+				return nil, fmt.Errorf("sample %q: value %s at index %d %w", s.Name, fmtValue(v), j, err)
 			}
 			if c.logX {
 				v = math.Log10(v)
@@ -80,7 +87,9 @@ func histogram(samples []Sample, c *config) (*Figure, error) {
 		}
 	}
 	if lo == hi {
-		lo, hi = lo-0.5, hi+0.5
+		// One value: a bin of width 1 around it, or 0.1% of it where 1 is below its resolution.
+		d := math.Max(0.5, math.Abs(lo)*1e-3)
+		lo, hi = lo-d, hi+d
 	}
 	width := (hi - lo) / float64(c.bins)
 	p := newPlot(c.title, orDefault(c.xlabel, "value"), orDefault(c.ylabel, "count"))

@@ -103,7 +103,9 @@ func XLabel(s string) Option { return func(c *config) { c.xlabel = s } }
 func YLabel(s string) Option { return func(c *config) { c.ylabel = s } }
 
 // Size sets the figure size; vg has units: Size(16*vg.Centimeter, 9*vg.Centimeter).
-// The default is 6.5 x 3.6 inches for one plot; a [Grid] defaults to the sum of its cells.
+// The default is 6.5 x 3.6 inches for one plot; a [Grid] defaults to the sum of its cells;
+// a zero side keeps its default. Each side must be positive and at most [MaxSize] (100
+// inches): helpers return an error naming the size otherwise.
 func Size(width, height vg.Length) Option {
 	return func(c *config) { c.width, c.height = width, height }
 }

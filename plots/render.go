@@ -30,10 +30,11 @@ const (
 // Liberation fonts use a metric-compatible or similar sans-serif font.
 const svgFontFallback = ",Arial,Helvetica,sans-serif"
 
-// Encode renders the figure in format "svg", "png" or "pdf" and writes it to w.
+// Encode renders the figure in format "svg", "png" or "pdf" and writes it to w. A size
+// that is not positive or over [MaxSize], or a PNG over [MaxPNGPixels], is an error.
 func (f *Figure) Encode(w io.Writer, format string) error {
-	if f.Width <= 0 || f.Height <= 0 {
-		return fmt.Errorf("plots: figure size %v x %v is not positive", f.Width, f.Height)
+	if err := checkSize(f.Width, f.Height); err != nil {
+		return fmt.Errorf("plots: rendering %s: %w", format, err)
 	}
 	var err error
 	switch strings.ToLower(format) {
@@ -45,6 +46,9 @@ func (f *Figure) Encode(w io.Writer, format string) error {
 			_, err = w.Write(fixSVGFonts(buf.Bytes()))
 		}
 	case FormatPNG:
+		if err := checkPNG(f.Width, f.Height); err != nil {
+			return fmt.Errorf("plots: rendering png: %w", err)
+		}
 		c := vgimg.NewWith(vgimg.UseWH(f.Width, f.Height), vgimg.UseDPI(PNGDPI), vgimg.UseBackgroundColor(color.White))
 		f.Draw(draw.New(c))
 		_, err = vgimg.PngCanvas{Canvas: c}.WriteTo(w)

@@ -35,16 +35,6 @@ func segments(xs, ys []float64) []plotter.XYs {
 	return out
 }
 
-// checkLog returns an error naming what if a finite value of vs is not positive.
-func checkLog(vs []float64, axis, what string) error {
-	for i, v := range vs {
-		if finite(v) && v <= 0 {
-			return fmt.Errorf("%s: value %g at index %d cannot go on a log %s axis (use a linear axis, or plot a positive quantity such as loss minus its minimum)", what, v, i, axis)
-		}
-	}
-	return nil
-}
-
 // series is one named line in a plot.
 type series struct {
 	label string
@@ -63,6 +53,9 @@ type series struct {
 func (pn *panel) drawLine(s series) (string, error) {
 	if len(s.xs) != len(s.ys) {
 		return "", fmt.Errorf("series %q: %d x values but %d y values", s.label, len(s.xs), len(s.ys))
+	}
+	if err := checkStyle(s.style); err != nil {
+		return "", fmt.Errorf("series %q: %w", s.label, err)
 	}
 	segs := segments(s.xs, s.ys)
 	ls := s.style.lineStyle()
@@ -100,7 +93,8 @@ func (pn *panel) drawLine(s series) (string, error) {
 }
 
 // runColumns returns the x and y values of run h that c asks for ([XAxis] and [Metric]),
-// checking that they can go on the log axes c asks for.
+// checking that they can be drawn: within ±MaxValue, and in [MinLogValue, MaxValue] on
+// the log axes c asks for.
 func runColumns(h *history.History, c *config) (xs, ys []float64, err error) {
 	if xs, err = h.Column(c.x.key()); err != nil {
 		return nil, nil, err
@@ -108,15 +102,11 @@ func runColumns(h *history.History, c *config) (xs, ys []float64, err error) {
 	if ys, err = h.Column(c.metric); err != nil {
 		return nil, nil, err
 	}
-	if c.logX {
-		if err := checkLog(xs, "x", fmt.Sprintf("run %q %s", h.Label(), c.x.key())); err != nil {
-			return nil, nil, err
-		}
+	if err := checkValues(xs, fmt.Sprintf("run %q %s", h.Label(), c.x.key()), "x", c.logX, ""); err != nil {
+		return nil, nil, err
 	}
-	if c.logY {
-		if err := checkLog(ys, "y", fmt.Sprintf("run %q %s", h.Label(), c.metric)); err != nil {
-			return nil, nil, err
-		}
+	if err := checkValues(ys, fmt.Sprintf("run %q %s", h.Label(), c.metric), "y", c.logY, divergedHint); err != nil {
+		return nil, nil, err
 	}
 	return xs, ys, nil
 }

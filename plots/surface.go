@@ -57,7 +57,9 @@ func Quadratic(a, b float64) func(x, y float64) float64 {
 // bar, and draws each trajectory over it: a line through its iterates, an open circle at
 // the start and a filled one at the end. The legend gives each trajectory's number of
 // steps, and says "(leaves the plot)" if some iterate lies outside the rectangle, or
-// "(diverged)" if the last iterate is not finite. NaN and ±Inf values of f are left blank.
+// "(diverged)" if the last iterate is not finite. NaN and ±Inf values of f, and values beyond
+// ±[MaxValue], are left blank. The ranges, the trajectories' finite points and [Minimum]
+// must lie within ±MaxValue.
 //
 // By default the colours and contour levels follow log10 of f (shifted to be positive when
 // f has values <= 0), which shows valleys like Rosenbrock's; LogColor(false) uses f itself.
@@ -67,6 +69,9 @@ func Quadratic(a, b float64) func(x, y float64) float64 {
 // [Levels], [LogColor], [Minimum], [Resolution], [Metric] (labels the colour bar; default "f(x, y)").
 func Surface(f func(x, y float64) float64, xr, yr Range, trajs []Trajectory, opts ...Option) (*Figure, error) {
 	c := newConfig(opts)
+	if err := c.validate(); err != nil {
+		return nil, fmt.Errorf("plots.Surface: %w", err)
+	}
 	fig, err := surface(f, xr, yr, trajs, c)
 	if err != nil {
 		return nil, fmt.Errorf("plots.Surface: %w", err)
@@ -106,13 +111,39 @@ func surface(f func(x, y float64) float64, xr, yr Range, trajs []Trajectory, c *
 	if f == nil {
 		return nil, fmt.Errorf("nil function")
 	}
-	for _, r := range []Range{xr, yr} {
-		if !finite(r.Min) || !finite(r.Max) || !(r.Max > r.Min) {
-			return nil, fmt.Errorf("range [%g, %g] is not a finite, non-empty interval", r.Min, r.Max)
-		}
-	}
 	if c.resolution < 2 || c.resolution > 2000 {
 		return nil, fmt.Errorf("resolution %d, want 2 to 2000", c.resolution)
+	}
+	for _, r := range []struct {
+		axis string
+		Range
+	}{{"x", xr}, {"y", yr}} {
+		if !finite(r.Min) || !finite(r.Max) || !(r.Max > r.Min) {
+			return nil, fmt.Errorf("%s range [%g, %g] is not a finite, non-empty interval", r.axis, r.Min, r.Max)
+		}
+		for _, v := range []float64{r.Min, r.Max} {
+			if err := checkValue(v, false); err != nil {
+				return nil, fmt.Errorf("%s range [%g, %g]: value %s %w", r.axis, r.Min, r.Max, fmtValue(v), err)
+			}
+		}
+	}
+	if c.minimum != nil {
+		m := c.minimum
+		for _, v := range m {
+			if err := checkValue(v, false); err != nil {
+				return nil, fmt.Errorf("Minimum(%s, %s): value %s %w", fmtValue(m[0]), fmtValue(m[1]), fmtValue(v), err)
+			}
+		}
+	}
+	for i, tr := range trajs {
+		for _, col := range []struct {
+			axis string
+			vs   []float64
+		}{{"x", tr.X}, {"y", tr.Y}} {
+			if err := checkValues(col.vs, fmt.Sprintf("trajectory #%d %q %s", i, tr.Name, col.axis), col.axis, false, divergedHint); err != nil {
+				return nil, err
+			}
+		}
 	}
 	if c.levels < 0 || c.levels > 200 {
 		return nil, fmt.Errorf("levels %d, want 0 to 200", c.levels)
@@ -123,12 +154,23 @@ func surface(f func(x, y float64) float64, xr, yr Range, trajs []Trajectory, c *
 		g.xs[i] = xr.Min + (float64(i)+0.5)*(xr.Max-xr.Min)/float64(n)
 		g.ys[i] = yr.Min + (float64(i)+0.5)*(yr.Max-yr.Min)/float64(n)
 	}
+	for _, axis := range []struct {
+		name string
+		r    Range
+		cs   []float64
+	}{{"x", xr, g.xs}, {"y", yr, g.ys}} {
+		for i := 1; i < n; i++ {
+			if !(axis.cs[i] > axis.cs[i-1]) {
+				return nil, fmt.Errorf("%s range [%g, %g] is too narrow to split into %d cells at float64 precision (widen it or lower Resolution)", axis.name, axis.r.Min, axis.r.Max, n)
+			}
+		}
+	}
 	zmin, zmax := math.Inf(1), math.Inf(-1)
 	for i := range n {
 		g.z[i] = make([]float64, n)
 		for j := range n {
 			v := f(g.xs[i], g.ys[j])
-			if !finite(v) {
+			if !finite(v) || math.Abs(v) > MaxValue {
 				v = math.NaN()
 			} else {
 				zmin, zmax = math.Min(zmin, v), math.Max(zmax, v)
@@ -171,13 +213,25 @@ func surface(f func(x, y float64) float64, xr, yr Range, trajs []Trajectory, c *
 	hm.NaN = color.White
 	p.Add(hm)
 	if c.levels > 0 {
+		// The contour lines are traced on the unit square with values scaled to [0, 1]:
+		// gonum's tracing panics when coordinates and values are both large (1e150 and
+		// 1e300, say). unitContour maps them back onto xr × yr.
 		levels := make([]float64, c.levels)
 		for i := range levels {
-			levels[i] = cmin + (cmax-cmin)*(float64(i)+0.5)/float64(c.levels)
+			levels[i] = (float64(i) + 0.5) / float64(c.levels)
 		}
-		ct := plotter.NewContour(cg, levels, nil)
+		ug := &grid{xs: make([]float64, n), ys: make([]float64, n), z: make([][]float64, n)}
+		for i := range n {
+			ug.xs[i] = (float64(i) + 0.5) / float64(n)
+			ug.ys[i] = (float64(i) + 0.5) / float64(n)
+			ug.z[i] = make([]float64, n)
+			for j := range n {
+				ug.z[i][j] = (cg.z[i][j] - cmin) / (cmax - cmin)
+			}
+		}
+		ct := plotter.NewContour(ug, levels, nil)
 		ct.LineStyles = []draw.LineStyle{{Color: color.Gray{Y: 120}, Width: vg.Points(0.5)}}
-		p.Add(ct)
+		p.Add(unitContour{Contour: ct, xr: xr, yr: yr})
 	}
 	fig, pn := newFigure(c, p)
 	cb := &colorBar{min: cmin, max: cmax, label: orDefaultMetric(c.metric)}
@@ -223,6 +277,28 @@ func surface(f func(x, y float64) float64, xr, yr Range, trajs []Trajectory, c *
 	// The heat map fixes the axes to the rectangle: trajectories outside it are clipped.
 	p.X.Min, p.X.Max, p.Y.Min, p.Y.Max = xr.Min, xr.Max, yr.Min, yr.Max
 	return fig, nil
+}
+
+// unitContour draws contour lines traced on the unit square onto the rectangle xr × yr.
+type unitContour struct {
+	*plotter.Contour
+	xr, yr Range
+}
+
+// Plot implements plot.Plotter: it draws the contour on a copy of p whose axes are in
+// unit coordinates, (v - r.Min)/(r.Max - r.Min), so that the lines land where the
+// rectangle's points would.
+func (u unitContour) Plot(c draw.Canvas, p *plot.Plot) {
+	q := *p
+	unit := func(v float64, r Range) float64 { return (v - r.Min) / (r.Max - r.Min) }
+	q.X.Min, q.X.Max = unit(p.X.Min, u.xr), unit(p.X.Max, u.xr)
+	q.Y.Min, q.Y.Max = unit(p.Y.Min, u.yr), unit(p.Y.Max, u.yr)
+	u.Contour.Plot(c, &q)
+}
+
+// DataRange implements plot.DataRanger: the rectangle.
+func (u unitContour) DataRange() (xmin, xmax, ymin, ymax float64) {
+	return u.xr.Min, u.xr.Max, u.yr.Min, u.yr.Max
 }
 
 // leavesRange reports whether a finite point of tr lies outside xr × yr.

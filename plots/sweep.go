@@ -29,6 +29,9 @@ import (
 // [GroupBy], [LRMetric].
 func LRSweep(hs []*history.History, opts ...Option) (*Figure, error) {
 	c := newConfig(opts)
+	if err := c.validate(); err != nil {
+		return nil, fmt.Errorf("plots.LRSweep: %w", err)
+	}
 	f, err := lrSweep(hs, c)
 	if err != nil {
 		return nil, fmt.Errorf("plots.LRSweep: %w", err)
@@ -101,10 +104,8 @@ func lrSweep(hs []*history.History, c *config) (*Figure, error) {
 		for i, pt := range pts {
 			xs[i], ys[i] = pt.lr, pt.median
 			diverged += pt.diverged
-			if c.logY {
-				if err := checkLog([]float64{pt.lo, pt.median}, "y", fmt.Sprintf("%s at lr=%g: final %s", k, pt.lr, c.metric)); err != nil {
-					return nil, err
-				}
+			if err := checkValues([]float64{pt.lo, pt.hi, pt.median}, fmt.Sprintf("%s at lr=%g: final %s (lowest, highest, median)", k, pt.lr, c.metric), "y", c.logY, ""); err != nil {
+				return nil, err
 			}
 			if !finite(pt.median) {
 				top = append(top, pt.lr)
@@ -155,6 +156,9 @@ func learningRate(h *history.History, metric string) (float64, error) {
 		if v, ok := r.Metrics[metric]; ok {
 			if !finite(v) || v <= 0 {
 				return 0, fmt.Errorf("run %q: learning rate %s = %g is not a positive number", h.Label(), metric, v)
+			}
+			if err := checkValue(v, true); err != nil {
+				return 0, fmt.Errorf("run %q: learning rate %s = %s %w", h.Label(), metric, fmtValue(v), err)
 			}
 			return v, nil
 		}

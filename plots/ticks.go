@@ -12,24 +12,48 @@ import (
 // linearTicks labels 4 to 8 round values (1, 2 or 5 times a power of ten apart) on a
 // linear axis, with one unlabelled minor tick between labels. gonum/plot's default
 // labels as few as two values, which makes curves hard to read off.
+//
+// It returns a bounded number of finite ticks for any range: ±Inf ends are clamped to
+// ±math.MaxFloat64, a width that overflows to +Inf is handled, and a range too narrow for
+// round steps (or a single value) is labelled at its ends.
 type linearTicks struct{}
+
+// maxLinearTicks bounds the loop of linearTicks, whatever rounding does to its steps.
+const maxLinearTicks = 16
 
 // Ticks implements plot.Ticker.
 func (linearTicks) Ticks(lo, hi float64) []plot.Tick {
-	if !(hi > lo) || math.IsInf(lo, 0) || math.IsInf(hi, 0) {
-		return plot.DefaultTicks{}.Ticks(lo, hi)
+	if math.IsNaN(lo) || math.IsNaN(hi) {
+		return nil
 	}
-	step := niceStep((hi - lo) / 6)
+	if lo > hi {
+		lo, hi = hi, lo
+	}
+	lo, hi = math.Max(lo, -math.MaxFloat64), math.Min(hi, math.MaxFloat64)
+	if lo == hi {
+		return []plot.Tick{{Value: lo, Label: formatTick(lo)}}
+	}
+	raw := (hi - lo) / 6
+	if math.IsInf(raw, 0) {
+		raw = hi/6 - lo/6 // the width overflows, a sixth of it does not
+	}
+	step := niceStep(raw)
+	// A step below the resolution of the values (or one that underflowed) cannot be
+	// added to them: label the ends instead.
+	if !(step > 0) || math.IsInf(step, 0) || lo+step == lo || hi-step == hi {
+		return []plot.Tick{{Value: lo, Label: formatTick(lo)}, {Value: hi, Label: formatTick(hi)}}
+	}
 	first := math.Ceil(lo/step-1e-9) * step
 	var ticks []plot.Tick
-	for i := 0; ; i++ {
+	for i := range maxLinearTicks {
 		v := first + float64(i)*step
-		if v > hi+step*1e-9 {
+		if v > hi && v-hi > step*1e-9 { // v-hi, not hi+step*1e-9: that can overflow
 			break
 		}
 		if math.Abs(v) < step*1e-9 {
 			v = 0
 		}
+		v = math.Min(v, hi) // v may round just past hi
 		ticks = append(ticks, plot.Tick{Value: v, Label: formatTick(v)})
 		if m := v + step/2; m <= hi {
 			ticks = append(ticks, plot.Tick{Value: m})
@@ -41,7 +65,8 @@ func (linearTicks) Ticks(lo, hi float64) []plot.Tick {
 	return ticks
 }
 
-// niceStep returns the smallest of 1, 2, 2.5 or 5 times a power of ten that is >= raw.
+// niceStep returns the smallest of 1, 2, 2.5 or 5 times a power of ten that is >= raw
+// (0 if raw is 0 or below the smallest power of ten).
 func niceStep(raw float64) float64 {
 	p := math.Pow(10, math.Floor(math.Log10(raw)))
 	for _, m := range []float64{1, 2, 2.5, 5, 10} {
@@ -69,7 +94,11 @@ func setLogAxes(p *plot.Plot, c *config) {
 type logTicks struct{}
 
 // Ticks implements plot.Ticker.
+//
+// A range that reaches +Inf is clamped to math.MaxFloat64; over 16 decades only powers of
+// ten get ticks, so there are at most 633 ticks (the decades of float64).
 func (logTicks) Ticks(lo, hi float64) []plot.Tick {
+	hi = math.Min(hi, math.MaxFloat64)
 	if !(lo > 0) || !(hi > lo) {
 		return nil
 	}
@@ -90,8 +119,11 @@ func (logTicks) Ticks(lo, hi float64) []plot.Tick {
 	for e := lo10; e <= hi10; e++ {
 		p := math.Pow(10, e)
 		for m := 1; m <= 9; m++ {
+			if m > 1 && hi10-lo10 > 16 {
+				break // over 16 decades, minor ticks would merge: one tick per decade
+			}
 			v := p * float64(m)
-			if v < lo*(1-1e-9) || v > hi*(1+1e-9) {
+			if v < lo*(1-1e-9) || v > hi*(1+1e-9) || math.IsInf(v, 0) {
 				continue
 			}
 			t := plot.Tick{Value: v}
@@ -103,7 +135,7 @@ func (logTicks) Ticks(lo, hi float64) []plot.Tick {
 	}
 	if countLabels(ticks) < 2 {
 		// Within a narrow range: fall back to evenly spaced linear ticks.
-		return plot.DefaultTicks{}.Ticks(lo, hi)
+		return linearTicks{}.Ticks(lo, hi)
 	}
 	return ticks
 }
@@ -121,6 +153,9 @@ func countLabels(ts []plot.Tick) int {
 // formatTick writes v compactly with at most 6 significant digits: 0.001, 0.5, 20, 1000,
 // 2.5e-4, 1e+6 is written 1e6.
 func formatTick(v float64) string {
+	if !finite(v) {
+		return fmtValue(v) // NaN, +Inf, -Inf
+	}
 	a := math.Abs(v)
 	if a != 0 && (a < 1e-3 || a >= 1e5) {
 		s := strconv.FormatFloat(v, 'e', 5, 64) // e.g. 6.00000e-04

@@ -281,7 +281,7 @@ func progressLine(s status) string {
 	var b strings.Builder
 	if s.total > 0 {
 		const width = 20
-		frac := math.Min(1, float64(s.step)/float64(s.total))
+		frac := math.Max(0, math.Min(1, float64(s.step)/float64(s.total)))
 		filled := int(frac * width)
 		bar := strings.Repeat("=", filled)
 		if filled < width {
@@ -305,7 +305,7 @@ func progressHTML(s status, final bool) string {
 	b.WriteString(`<div style="font-family:monospace;font-size:13px;line-height:1.6">`)
 	if s.total > 0 {
 		fmt.Fprintf(&b, `<progress value="%d" max="%d" style="width:260px;vertical-align:middle"></progress> `, min(s.step, s.total), s.total)
-		fmt.Fprintf(&b, "step %d/%d (%.0f%%)", s.step, s.total, 100*math.Min(1, float64(s.step)/float64(s.total)))
+		fmt.Fprintf(&b, "step %d/%d (%.0f%%)", s.step, s.total, 100*math.Max(0, math.Min(1, float64(s.step)/float64(s.total))))
 	} else {
 		fmt.Fprintf(&b, "step %d", s.step)
 	}
@@ -334,9 +334,15 @@ func formatRate(r float64) string {
 	}
 }
 
-// formatDuration writes seconds as m:ss or h:mm:ss.
+// formatDuration writes seconds as m:ss or h:mm:ss; "> 1000 h" beyond that, "–" for NaN.
 func formatDuration(sec float64) string {
-	t := int(math.Round(sec))
+	switch {
+	case math.IsNaN(sec):
+		return "–"
+	case sec >= 1000*3600:
+		return "> 1000 h"
+	}
+	t := int(math.Round(math.Max(0, sec)))
 	h, m, s := t/3600, t/60%60, t%60
 	if h > 0 {
 		return fmt.Sprintf("%d:%02d:%02d", h, m, s)

@@ -188,3 +188,24 @@ func TestFormat(t *testing.T) {
 		}
 	}
 }
+
+// Values a training loop can produce at its extremes format without panicking: a step
+// beyond the total or below zero, an ETA of 1e300 seconds, NaN and infinite rates.
+func TestFormatExtremes(t *testing.T) {
+	for _, s := range []status{
+		{step: -5, total: 10, eta: -1}, {step: 50, total: 10, eta: 0},
+		{step: math.MaxInt, total: 1, rate: math.Inf(1), eta: -1},
+		{step: 1, total: math.MaxInt, rate: 1e-300, eta: 1e300},
+	} {
+		line := progressLine(s)
+		if !strings.Contains(line, "/") {
+			t.Errorf("progressLine(%+v) = %q", s, line)
+		}
+		progressHTML(s, false)
+	}
+	for sec, want := range map[float64]string{1e300: "> 1000 h", math.Inf(1): "> 1000 h", math.NaN(): "–", -5: "0:00"} {
+		if got := formatDuration(sec); got != want {
+			t.Errorf("formatDuration(%v) = %q, want %q", sec, got, want)
+		}
+	}
+}
