@@ -9,12 +9,12 @@ import (
 	"os"
 )
 
-// IDX is the file format of MNIST and Fashion-MNIST (LeCun et al.): a magic number,
-// the dimensions, then the values, all big-endian. The magic number's first two bytes
-// are zero, the third is the element type ([IDXType]) and the fourth the number of
-// dimensions; each dimension follows as a 32-bit unsigned integer, and then
-// prod(Dims) elements in row-major order. MNIST images are 0x00000803 (uint8, three
-// dimensions [N, 28, 28]), labels 0x00000801 (uint8, one dimension [N]).
+// IDX is the content of an IDX file, the format of MNIST and Fashion-MNIST (LeCun et
+// al.): a magic number, the dimensions, then the values, all big-endian. The magic
+// number's first two bytes are zero, the third is the element type ([IDXType]) and the
+// fourth the number of dimensions; each dimension follows as a 32-bit unsigned integer,
+// and then prod(Dims) elements in row-major order. MNIST images are 0x00000803 (uint8,
+// three dimensions [N, 28, 28]), labels 0x00000801 (uint8, one dimension [N]).
 type IDX struct {
 	// Type is the element type.
 	Type IDXType

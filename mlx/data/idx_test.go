@@ -24,7 +24,10 @@ func encodeIDX(typ data.IDXType, dims []int, payload []byte) []byte {
 func gzipBytes(t testing.TB, b []byte) []byte {
 	t.Helper()
 	var buf bytes.Buffer
-	z := gzip.NewWriter(&buf)
+	z, err := gzip.NewWriterLevel(&buf, gzip.BestSpeed) // fast on MNIST-sized files
+	if err != nil {
+		t.Fatal(err)
+	}
 	if _, err := z.Write(b); err != nil {
 		t.Fatal(err)
 	}

