@@ -14,18 +14,29 @@ go_path="$(command -v go)" || {
 	exit 1
 }
 go_bin="$(dirname "$go_path")"
+# The paths go to Python's JSON encoder as arguments: any folder name (quotes, backslashes,
+# a crafted `", "--x`) stays one string. The venv's Python if set-up made it, else python3.
+python="$root/.venv/bin/python"
+[ -x "$python" ] || python="$(command -v python3)" || {
+	echo "install-kernelspec: python3 is not on PATH (it writes kernel.json): install Python 3" >&2
+	exit 1
+}
 mkdir -p "$dir"
 tmp="$(mktemp "$dir/kernel.json.XXXXXX")"
-cat >"$tmp" <<JSON
-{
-  "argv": ["$root/kernel/launch.sh", "{connection_file}"],
-  "display_name": "Go (GoMLX)",
-  "language": "go",
-  "interrupt_mode": "message",
-  "env": {"GO_BIN_DIR": "$go_bin"},
-  "metadata": {"debugger": false}
-}
-JSON
+trap 'rm -f "$tmp"' EXIT
+"$python" - "$root/kernel/launch.sh" "$go_bin" >"$tmp" <<'PY'
+import json, sys
+launcher, go_bin = sys.argv[1:]
+json.dump({
+    "argv": [launcher, "{connection_file}"],
+    "display_name": "Go (GoMLX)",
+    "language": "go",
+    "interrupt_mode": "message",
+    "env": {"GO_BIN_DIR": go_bin},
+    "metadata": {"debugger": False},
+}, sys.stdout, indent=2)
+sys.stdout.write("\n")
+PY
 mv "$tmp" "$dir/kernel.json"
 cp "$root/kernel/logo-svg.svg" "$dir/logo-svg.svg"
 echo "installed kernelspec '$name' (Go (GoMLX)) in $dir"
