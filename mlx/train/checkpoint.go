@@ -24,6 +24,7 @@ import (
 	"github.com/gomlx/gomlx/ml/model"
 
 	"github.com/goptlab/goptlab/mlx/history"
+	"github.com/goptlab/goptlab/mlx/internal/atomicfile"
 )
 
 // CheckpointFile is the name of the checkpoint file inside Config.CheckpointDir (format:
@@ -492,39 +493,12 @@ func saveCheckpoint(dir string, store *model.Store, ck checkpoint) (err error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(dir, tempPattern)
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			_ = f.Close()
-			_ = os.Remove(tmp)
+	return atomicfile.Write(filepath.Join(dir, CheckpointFile), tempPattern, 0o600, func(w io.Writer) error {
+		if checkpointWriteHook != nil {
+			w = checkpointWriteHook(w)
 		}
-	}()
-	var w io.Writer = f
-	if checkpointWriteHook != nil {
-		w = checkpointWriteHook(w)
-	}
-	if err = encodeCheckpoint(w, ck, vars); err != nil {
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(tmp, filepath.Join(dir, CheckpointFile)); err != nil {
-		return err
-	}
-	// Make the rename durable; not every platform can sync a directory, and the file is in place either way.
-	if d, derr := os.Open(dir); derr == nil {
-		_ = d.Sync()
-		_ = d.Close()
-	}
-	return nil
+		return encodeCheckpoint(w, ck, vars)
+	})
 }
 
 // removeStaleTemps deletes the temporary files that a crash during saveCheckpoint left in dir.

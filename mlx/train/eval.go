@@ -28,7 +28,7 @@ type Evaluator struct {
 	batchSize int
 	// numInputs is the number of input columns of the datasets exec was built for.
 	numInputs int
-	exec      *model.Exec // nil until the first Evaluate builds it
+	exec      *guardedExec // nil until the first Evaluate builds it
 }
 
 // NewEvaluator prepares the evaluation of lossFn and metrics in batches of batchSize
@@ -71,16 +71,18 @@ func (e *Evaluator) build() error {
 				outs = append(outs, e.metrics[k](scope.ResetVisited(), in, lb))
 			}
 			for i, o := range outs {
-				if o == nil || !o.Shape().IsScalar() {
-					panic(fmt.Errorf("%s is not a scalar: %v", append([]string{"the loss"}, e.names...)[i], o))
+				what := "the loss function"
+				if i > 0 {
+					what = fmt.Sprintf("metric %q", e.names[i-1])
 				}
+				checkScalarLoss(what, g, o)
 			}
 			return outs
 		})
 		if err != nil {
 			return err
 		}
-		e.exec = exec.WithName("train.Evaluator")
+		e.exec = &guardedExec{exec: exec.WithName("train.Evaluator")}
 		return nil
 	})
 }
@@ -116,7 +118,7 @@ func (e *Evaluator) Evaluate(ds *data.Dataset) (map[string]float64, error) {
 			if err != nil {
 				return err
 			}
-			outs, err := e.exec.Call(batchArgs(inputs, labels)...)
+			outs, err := e.exec.call(batchArgs(inputs, labels)...)
 			if err != nil {
 				return err
 			}
@@ -144,7 +146,7 @@ func (e *Evaluator) Evaluate(ds *data.Dataset) (map[string]float64, error) {
 // Finalize releases the compiled graphs. The Evaluator must not be used afterwards.
 func (e *Evaluator) Finalize() {
 	if e.exec != nil {
-		e.exec.Finalize()
+		e.exec.finalize()
 		e.exec = nil
 	}
 }

@@ -46,7 +46,7 @@ func TestRunUsesVariableCreator(t *testing.T) {
 		}
 		_, err := train.Run(backend, model.NewStore(), linearLoss, ds, &creator{Stepper: sgd(0.1), nilLoss: true},
 			train.Config{Steps: 1, Seed: 1})
-		if err == nil || !strings.Contains(err.Error(), "CreateVariables returned a nil loss") {
+		if err == nil || !strings.Contains(err.Error(), "CreateVariables returned nil") {
 			t.Errorf("nil loss from CreateVariables: error = %v", err)
 		}
 	})

@@ -185,7 +185,7 @@ type runner struct {
 	cfg     Config
 	hist    *history.History
 
-	exec *model.Exec
+	exec *guardedExec
 	eval *Evaluator
 	// checked names the entries of the step's boolean "finite" output: "loss", then variable paths.
 	checked []string
@@ -233,7 +233,7 @@ func (r *runner) run() error {
 	if err != nil {
 		return err
 	}
-	defer r.exec.Finalize()
+	defer r.exec.finalize()
 	// Compile the step before the clock starts: a history's wall time is training time, so
 	// that curves against time compare optimizers, not compilers.
 	if err := r.compileStep(startStep); err != nil {
@@ -369,18 +369,19 @@ func (r *runner) createVariables(startStep int) error {
 			in, lb := inputsAndLabels[:len(inputs)], inputsAndLabels[len(inputs):]
 			if vc, ok := r.stepper.(VariableCreator); ok {
 				loss := vc.CreateVariables(scope, r.lossFn, in, lb)
-				if loss == nil {
-					panic(fmt.Errorf("stepper %q: CreateVariables returned a nil loss", r.stepper.Name()))
-				}
+				checkScalarLoss(fmt.Sprintf("stepper %q: CreateVariables", r.stepper.Name()), inputsAndLabels[0].Graph(), loss)
 				return loss
 			}
-			return r.lossFn(scope, in, lb)
+			loss := r.lossFn(scope, in, lb)
+			checkScalarLoss("the loss function", inputsAndLabels[0].Graph(), loss)
+			return loss
 		})
 		if err != nil {
 			return err
 		}
-		defer exec.Finalize()
-		_, err = exec.Call(batchArgs(inputs, labels)...)
+		ge := &guardedExec{exec: exec}
+		defer ge.finalize()
+		_, err = ge.call(batchArgs(inputs, labels)...)
 		return err
 	})
 }
@@ -406,9 +407,7 @@ func (r *runner) buildStep() error {
 			r.store.SetTraining(g, true)
 			inputs, labels := inputsAndLabels[:numInputs], inputsAndLabels[numInputs:]
 			loss := r.stepper.BuildStep(scope, r.lossFn, inputs, labels)
-			if loss == nil || !loss.Shape().IsScalar() {
-				panic(fmt.Errorf("stepper %q returned a non-scalar loss (%v)", r.stepper.Name(), loss))
-			}
+			checkScalarLoss(fmt.Sprintf("stepper %q: BuildStep", r.stepper.Name()), g, loss)
 			finite, names := finiteChecks(r.store, g, loss, skip)
 			r.checked = names
 			return []*graph.Node{loss, finite}
@@ -416,7 +415,7 @@ func (r *runner) buildStep() error {
 		if err != nil {
 			return err
 		}
-		r.exec = exec.WithName("train.Run:" + r.stepper.Name())
+		r.exec = &guardedExec{exec: exec.WithName("train.Run:" + r.stepper.Name())}
 		return nil
 	})
 }
@@ -465,8 +464,7 @@ func (r *runner) compileStep(startStep int) error {
 		shapesOf = append(shapesOf, t.Shape())
 	}
 	return catch("compiling the training step", func() error {
-		_, err := r.exec.Compile(shapesOf...)
-		return err
+		return r.exec.compile(shapesOf...)
 	})
 }
 
@@ -474,7 +472,7 @@ func (r *runner) compileStep(startStep int) error {
 func (r *runner) step(step int, inputs, labels []*tensors.Tensor) (loss float64, skipped bool, err error) {
 	var nonFinite *NonFiniteError // Returned as is: its message already names the step.
 	err = catch(fmt.Sprintf("step %d", step), func() error {
-		outs, err := r.exec.Call(batchArgs(inputs, labels)...)
+		outs, err := r.exec.call(batchArgs(inputs, labels)...)
 		if err != nil {
 			return err
 		}
