@@ -17,6 +17,7 @@ import (
 
 	"github.com/gomlx/gomlx/ml/train/optimizer"
 
+	"github.com/goptlab/goptlab/experiments/verdict"
 	"github.com/goptlab/goptlab/mlx/data"
 	"github.com/goptlab/goptlab/mlx/history"
 	"github.com/goptlab/goptlab/mlx/optim"
@@ -45,6 +46,23 @@ func ParseSize(s string) (Size, error) {
 		return Size(s), nil
 	}
 	return "", fmt.Errorf("unknown size %q: use one of %v", s, Sizes)
+}
+
+// Claim is one claim of a paper with its measured values and verdict.
+type Claim struct {
+	// ID names the claim within its family, e.g. "half-cost-vs-adam".
+	ID string `json:"id"`
+	// Text quotes or paraphrases the claim.
+	Text      string             `json:"text"`
+	Judgement *verdict.Judgement `json:"judgement"`
+}
+
+// Timing holds an experiment's measurements that depend on the machine and its load, and
+// so differ from run to run: claims about time, and the experiment's wall time. It is
+// written to timing.json, apart from the deterministic result.json.
+type Timing struct {
+	Claims      []Claim `json:"claims,omitempty"`
+	WallSeconds float64 `json:"wall_seconds"`
 }
 
 // FirstOrderNames lists the optimizers [FirstOrder] builds.
@@ -116,11 +134,12 @@ func MNISTSplits(dir string, layout data.Layout, trainN, valN, testN int) (train
 }
 
 // WriteFiles writes an experiment's outputs into dir (created if needed): result.json
-// (the deterministic result: same configuration and backend, same bytes), timing.json
+// (the deterministic result: same configuration and backend, same bytes; it must have
+// the fields "family", "size", "backend" and "claims" that the report reads), timing.json
 // (wall-clock measurements) and histories.json (every evaluation run's history). Each file
 // is written to a temporary file and renamed, so an interrupted write leaves the old file
 // or none, never a partial one.
-func WriteFiles(dir string, result, timing any, histories []*history.History) error {
+func WriteFiles(dir string, result any, timing Timing, histories []*history.History) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("experiment files: %w", err)
 	}

@@ -149,14 +149,6 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// Claim is one claim with its measured values and verdict.
-type Claim struct {
-	ID string `json:"id"`
-	// Text quotes or paraphrases the claim.
-	Text      string             `json:"text"`
-	Judgement *verdict.Judgement `json:"judgement"`
-}
-
 // SeedResult is what one evaluation seed measured for one optimizer.
 type SeedResult struct {
 	Optimizer string  `json:"optimizer"`
@@ -173,28 +165,22 @@ type SeedResult struct {
 // Result is what [Run] measured. Everything but Timing is a deterministic function of
 // the configuration on a given backend: two runs write the same result.json.
 type Result struct {
-	Family  string `json:"family"`
-	Config  Config `json:"config"`
-	Backend string `json:"backend"`
+	Family  string           `json:"family"` // "adan"
+	Size    experiments.Size `json:"size"`
+	Config  Config           `json:"config"`
+	Backend string           `json:"backend"`
 	// ChosenLR is each optimizer's learning rate picked on the tuning seed, and Tuning the
 	// final validation loss of every (optimizer, learning rate) of the grid.
 	ChosenLR map[string]float64            `json:"chosen_lr"`
 	Tuning   map[string]map[string]float64 `json:"tuning"`
 	Seeds    []SeedResult                  `json:"seeds"`
 	// AnchorTestAccuracy is the sanity anchor's test accuracy per seed.
-	AnchorTestAccuracy []float64 `json:"anchor_test_accuracy,omitempty"`
-	Claims             []Claim   `json:"claims"`
+	AnchorTestAccuracy []float64           `json:"anchor_test_accuracy,omitempty"`
+	Claims             []experiments.Claim `json:"claims"`
 	// Timing holds the wall-clock measurements (they vary from run to run).
-	Timing Timing `json:"-"`
+	Timing experiments.Timing `json:"-"`
 	// Histories are the evaluation runs' histories (they carry wall-clock times).
 	Histories []*history.History `json:"-"`
-}
-
-// Timing holds the measurements that depend on the machine and its load.
-type Timing struct {
-	// AdanOverAdam is Adan's time per step divided by Adam's, per seed.
-	Claim       Claim   `json:"claim"`
-	WallSeconds float64 `json:"wall_seconds"`
 }
 
 // Run runs the experiment. Progress lines (one per training run) go to progress if it is
@@ -213,7 +199,7 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Result, error) {
 		return nil, fmt.Errorf("adan: %w", err)
 	}
 	e := &runner{ctx: ctx, cfg: cfg, backend: backend, train: trainSet, val: val, test: test, progress: progress}
-	res := &Result{Family: "adan", Config: cfg, Backend: backend.Name(), ChosenLR: map[string]float64{},
+	res := &Result{Family: "adan", Size: cfg.Size, Config: cfg, Backend: backend.Name(), ChosenLR: map[string]float64{},
 		Tuning: map[string]map[string]float64{}}
 
 	// 1. Learning rates, on the tuning seed 0.
@@ -263,7 +249,7 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Result, error) {
 		if err != nil {
 			return nil, fmt.Errorf("adan: %w", err)
 		}
-		res.Claims = append(res.Claims, Claim{ID: "half-cost-vs-" + b,
+		res.Claims = append(res.Claims, experiments.Claim{ID: "half-cost-vs-" + b,
 			Text: fmt.Sprintf("Adan reaches %s's best validation loss in at most half of %s's steps", b, b), Judgement: j})
 	}
 
@@ -282,7 +268,7 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Result, error) {
 		if err != nil {
 			return nil, fmt.Errorf("adan: %w", err)
 		}
-		res.Claims = append(res.Claims, Claim{ID: "mnist-anchor",
+		res.Claims = append(res.Claims, experiments.Claim{ID: "mnist-anchor",
 			Text: "sanity anchor: an MLP trained with Adam reaches about 98% MNIST test accuracy", Judgement: j})
 	}
 
@@ -302,7 +288,7 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("adan: %w", err)
 	}
-	res.Timing.Claim = Claim{ID: "step-time", Text: "Adan's time per step is close to Adam's (no extra gradient)", Judgement: j}
+	res.Timing.Claims = []experiments.Claim{{ID: "step-time", Text: "Adan's time per step is close to Adam's (no extra gradient)", Judgement: j}}
 	res.Timing.WallSeconds = time.Since(start).Seconds()
 	return res, nil
 }
@@ -395,7 +381,7 @@ func (e *runner) timePerStep(name string, lr float64, seed int64) (float64, erro
 	return (last.Time - first.Time) / float64(last.Step-first.Step), nil
 }
 
-// Verdicts returns every claim of the result, the timing claim last.
-func (r *Result) Verdicts() []Claim {
-	return append(slices.Clone(r.Claims), r.Timing.Claim)
+// Verdicts returns every claim of the result, the timing claims last.
+func (r *Result) Verdicts() []experiments.Claim {
+	return append(slices.Clone(r.Claims), r.Timing.Claims...)
 }
