@@ -87,13 +87,7 @@ func band(hs []*history.History, c *config) (*Figure, error) {
 	for i, g := range groups {
 		fills[i] = &plotter.Polygon{Color: withAlpha(g.style.Color, 0.22)}
 		for _, seg := range bandSegments(g.xs, g.lo, g.hi) {
-			poly, err := plotter.NewPolygon(seg)
-			if err != nil {
-				return nil, fmt.Errorf("group %q: %w", g.key, err)
-			}
-			poly.Color = fills[i].Color
-			poly.LineStyle.Width = 0
-			p.Add(poly)
+			p.Add(thinBand{ring: seg, color: fills[i].Color})
 			pn.points = append(pn.points, seg)
 		}
 	}

@@ -46,10 +46,11 @@ type series struct {
 	noDivergence bool
 }
 
-// drawLine adds s to the panel as lines with gaps at non-finite values, a dot for each
-// isolated finite point, and a cross at the last finite point if the series ends
-// non-finite (it diverged). It returns the legend label, with " (diverged)" or
-// " (no finite values)" appended when that applies.
+// drawLine adds s to the panel as lines with gaps at non-finite values (thinned to a few
+// points per pixel column when drawn: see [thinXY]), a dot for each isolated finite
+// point, and a cross at the last finite point if the series ends non-finite (it
+// diverged). It returns the legend label, with " (diverged)" or " (no finite values)"
+// appended when that applies.
 func (pn *panel) drawLine(s series) (string, error) {
 	if len(s.xs) != len(s.ys) {
 		return "", fmt.Errorf("series %q: %d x values but %d y values", s.label, len(s.xs), len(s.ys))
@@ -67,7 +68,7 @@ func (pn *panel) drawLine(s series) (string, error) {
 			pn.plot.Add(sc)
 			continue
 		}
-		pn.plot.Add(&plotter.Line{XYs: seg, LineStyle: ls})
+		pn.plot.Add(thinLine{&plotter.Line{XYs: seg, LineStyle: ls}})
 	}
 	pn.series++
 	// Keep the whole x range of the run in view, also where its values are not finite, so
