@@ -162,6 +162,16 @@ type SeedResult struct {
 	FinalTestLoss float64 `json:"final_test_loss"`
 }
 
+// Target is one baseline's best validation loss on one seed, and the steps each
+// optimizer took to reach it.
+type Target struct {
+	Baseline      string        `json:"baseline"`
+	Seed          int64         `json:"seed"`
+	ValLoss       float64       `json:"val_loss"`
+	BaselineSteps int           `json:"baseline_steps"`
+	AdanSteps     verdict.Float `json:"adan_steps"`
+}
+
 // Result is what [Run] measured. Everything but Timing is a deterministic function of
 // the configuration on a given backend: two runs write the same result.json.
 type Result struct {
@@ -174,6 +184,9 @@ type Result struct {
 	ChosenLR map[string]float64            `json:"chosen_lr"`
 	Tuning   map[string]map[string]float64 `json:"tuning"`
 	Seeds    []SeedResult                  `json:"seeds"`
+	// Targets holds, per baseline and seed, the target (the baseline's best validation
+	// loss), the baseline's steps to it and Adan's (+Inf when Adan never reached it).
+	Targets []Target `json:"targets"`
 	// AnchorTestAccuracy is the sanity anchor's test accuracy per seed.
 	AnchorTestAccuracy []float64           `json:"anchor_test_accuracy,omitempty"`
 	Claims             []experiments.Claim `json:"claims"`
@@ -241,7 +254,9 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Result, error) {
 		for s := range cfg.Seeds {
 			base := runs[b][s]
 			reached := stepsTo(histories["adan"][s], base.BestValLoss)
-			ratios[s] = float64(reached) / float64(base.BestStep)
+			ratios[s] = reached / float64(base.BestStep)
+			res.Targets = append(res.Targets, Target{Baseline: b, Seed: base.Seed, ValLoss: base.BestValLoss,
+				BaselineSteps: base.BestStep, AdanSteps: verdict.Float(reached)})
 		}
 		rule := verdict.Rule{Quantity: fmt.Sprintf("Adan's steps to %s's best validation loss / %s's steps to it", b, b),
 			Direction: verdict.AtMost, Bound: 0.5}

@@ -91,9 +91,9 @@ func run(args []string) int {
 			fmt.Fprintln(os.Stderr, "experiment:", err)
 			return 1
 		}
-		for _, c := range res.Verdicts() {
-			j := c.Judgement
-			fmt.Printf("%-20s %-17s %s; %s\n", c.ID, j.Verdict, j.Summary, j.Interval)
+		if err := experiments.WriteVerdicts(os.Stdout, res.Verdicts()); err != nil {
+			fmt.Fprintln(os.Stderr, "experiment:", err)
+			return 1
 		}
 		fmt.Printf("wrote %s (%.0f s)\n", *out, res.Timing.WallSeconds)
 	default:
