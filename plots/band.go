@@ -5,6 +5,7 @@ import (
 	"math"
 	"slices"
 	"sort"
+	"strings"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -19,9 +20,13 @@ import (
 // Runs are grouped into configurations by [history.History.Label] (change it with
 // [GroupBy]); the legend gives each group's size, "(n=5)". The runs of a group are
 // compared at the union of their x values inside the x range all of them cover,
-// interpolating linearly between logged points; so the curve stops where the shortest run
-// stops. Where any run of a group is NaN or ±Inf the group's median and band have a gap,
-// and runs that end non-finite are counted in the legend: "(n=5, 1 diverged)".
+// interpolating linearly between logged points. Outside that range, where some runs
+// started later or stopped earlier than others (as wall-clock times do when a machine is
+// loaded), each run is drawn as a thin line of its own; a group whose runs have no x
+// value in common at all (say, seeds run one after another, against [WallTime]) is drawn
+// as its runs' thin lines only, and its legend entry says so: "(n=3; no wall time common
+// to all runs)". Where any run of a group is NaN or ±Inf the group's median and band have
+// a gap, and runs that end non-finite are counted in the legend: "(n=5, 1 diverged)".
 //
 // Options used: [Title], [XLabel], [YLabel], [Size], [LogX], [LogY], [XAxis], [Metric],
 // [Legend], [SpreadBand], [GroupBy].
@@ -45,7 +50,16 @@ type bandGroup struct {
 	xs       []float64
 	median   []float64
 	lo, hi   []float64
+	// shared says whether the runs have a common x range, [from, to]; without one, xs,
+	// median, lo and hi are empty.
+	shared   bool
+	from, to float64
+	// runXs and runYs are each run's columns, for the thin lines outside [from, to].
+	runXs, runYs [][]float64
 }
+
+// singleRuns is the legend line that explains the thin lines of single runs.
+const singleRuns = "thin lines: single runs, where not all have values"
 
 func band(hs []*history.History, c *config) (*Figure, error) {
 	if err := checkHistories(hs); err != nil {
@@ -91,23 +105,65 @@ func band(hs []*history.History, c *config) (*Figure, error) {
 			pn.points = append(pn.points, seg)
 		}
 	}
+	// Then the single runs' thin lines, where not all runs of a group have values.
+	anyShared, anySingle := false, false
+	for _, g := range groups {
+		anyShared = anyShared || g.shared
+		for r := range g.runXs {
+			xs, ys := g.runXs[r], g.runYs[r]
+			if !g.shared {
+				if err := pn.drawUnlabelled(series{label: g.key, style: g.style, xs: xs, ys: ys, thin: true}); err != nil {
+					return nil, err
+				}
+				anySingle = true
+				continue
+			}
+			// The parts before from and after to, each joined to the run's nearest point
+			// inside [from, to]; a part of one point (the run starts at from) is no line.
+			if i := sort.SearchFloat64s(xs, g.from); i > 0 {
+				if err := pn.drawUnlabelled(series{label: g.key, style: g.style, xs: xs[:i+1], ys: ys[:i+1], thin: true, noDivergence: true}); err != nil {
+					return nil, err
+				}
+				anySingle = true
+			}
+			if j := sort.Search(len(xs), func(i int) bool { return xs[i] > g.to }) - 1; j < len(xs)-1 {
+				if err := pn.drawUnlabelled(series{label: g.key, style: g.style, xs: xs[j:], ys: ys[j:], thin: true}); err != nil {
+					return nil, err
+				}
+				anySingle = true
+			}
+		}
+	}
 	for i, g := range groups {
+		label := fmt.Sprintf("%s (n=%d)", g.key, g.runs)
+		if g.diverged > 0 {
+			label = fmt.Sprintf("%s (n=%d, %d diverged)", g.key, g.runs, g.diverged)
+		}
+		if !g.shared {
+			label = strings.TrimSuffix(label, ")") + fmt.Sprintf("; no %s common to all runs)", c.x.noun())
+			pn.addLegend(label, &plotter.Line{LineStyle: g.style.thinLineStyle()})
+			pn.series++
+			continue
+		}
 		if _, err := pn.drawLine(series{label: g.key, style: g.style, xs: g.xs, ys: g.median}); err != nil {
 			return nil, err
 		}
 		e := &pn.legend[len(pn.legend)-1]
-		e.label = fmt.Sprintf("%s (n=%d)", g.key, g.runs)
-		if g.diverged > 0 {
-			e.label = fmt.Sprintf("%s (n=%d, %d diverged)", g.key, g.runs, g.diverged)
-		}
+		e.label = label
 		e.thumbs = append([]plot.Thumbnailer{fills[i]}, e.thumbs...)
 	}
-	// A last, thumbnail-less legend line says what line and band show.
-	pn.addLegend("line: median, band: " + spread)
+	// Last, thumbnail-less legend lines say what line, band and thin lines show.
+	if anyShared {
+		pn.addLegend("line: median, band: " + spread)
+	}
+	if anySingle {
+		pn.addLegend(singleRuns)
+	}
 	return f, nil
 }
 
-// summarize computes the median and band of one group of runs.
+// summarize computes the median and band of one group of runs, over the x range all of
+// them cover; if there is none, the group is not shared and has no median.
 func summarize(key string, runs []*history.History, c *config) (*bandGroup, error) {
 	g := &bandGroup{key: key, runs: len(runs)}
 	xss := make([][]float64, len(runs))
@@ -127,6 +183,11 @@ func summarize(key string, runs []*history.History, c *config) (*bandGroup, erro
 		hi = math.Min(hi, xs[len(xs)-1])
 		grid = append(grid, xs...)
 	}
+	g.runXs, g.runYs = xss, yss
+	if lo > hi {
+		return g, nil // no x value in common
+	}
+	g.shared, g.from, g.to = true, lo, hi
 	slices.Sort(grid)
 	grid = slices.Compact(grid)
 	vals := make([]float64, len(runs))
@@ -155,9 +216,6 @@ func summarize(key string, runs []*history.History, c *config) (*bandGroup, erro
 			g.lo = append(g.lo, vals[0])
 			g.hi = append(g.hi, vals[len(vals)-1])
 		}
-	}
-	if len(g.xs) == 0 {
-		return nil, fmt.Errorf("group %q: its runs share no x range (%s from %g to %g)", key, c.x.key(), lo, hi)
 	}
 	return g, nil
 }

@@ -3,6 +3,7 @@ package plots
 import (
 	"image/color"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 
@@ -100,12 +101,94 @@ func TestBandDivergedAndBadInput(t *testing.T) {
 	if _, err := Band(nil); err == nil {
 		t.Error("Band(nil): no error")
 	}
-	// Runs that share no x range.
+	// Runs that share no x range are drawn one by one (TestBandRunsWithoutCommonRange).
 	a, b := history.New("x", "adam", 1), history.New("x", "adam", 2)
 	a.Add(history.Record{Step: 1, Loss: 1})
 	b.Add(history.Record{Step: 5, Loss: 1})
-	if _, err := Band([]*history.History{a, b}); err == nil || !strings.Contains(err.Error(), "share no x range") {
-		t.Errorf("disjoint runs: error %v", err)
+	if _, err := Band([]*history.History{a, b}); err != nil {
+		t.Errorf("disjoint runs: %v", err)
+	}
+}
+
+// timedRun returns a run logged at the given wall-clock times, with losses 1/(1+t).
+func timedRun(name string, seed int64, times ...float64) *history.History {
+	h := history.New(name, name, seed)
+	for i, tm := range times {
+		h.Add(history.Record{Step: i + 1, Time: tm, Evals: int64(i + 1), Loss: 1 / (1 + tm) * (1 + 0.1*float64(seed))})
+	}
+	return h
+}
+
+// hasSegment reports whether the panel holds a drawn segment from x0 to x1.
+func hasSegment(pn *panel, x0, x1 float64) bool {
+	for _, seg := range pn.points {
+		if len(seg) > 0 && seg[0].X == x0 && seg[len(seg)-1].X == x1 {
+			return true
+		}
+	}
+	return false
+}
+
+// Under load, runs of one configuration can log at wall-clock times that do not overlap
+// (one seed ran after another finished) or overlap in part. Band draws the median and
+// band where all runs have values, and each run's own line where they do not, saying so.
+func TestBandRunsWithoutCommonRange(t *testing.T) {
+	hs := []*history.History{
+		// sgd: three runs one after the other, no time in common.
+		timedRun("sgd", 1, 0, 1, 2, 3), timedRun("sgd", 2, 10, 11, 12), timedRun("sgd", 3, 20, 21, 22, 23, 24),
+		// adam: overlapping in part: all three have values in [8, 10] only.
+		timedRun("adam", 1, 0, 2, 4, 6, 8, 10), timedRun("adam", 2, 5, 7, 9, 11, 13, 15), timedRun("adam", 3, 8, 9, 10, 14, 20),
+		// lion: the same times: a plain band.
+		timedRun("lion", 1, 1, 2, 3), timedRun("lion", 2, 1, 2, 3),
+	}
+	f, err := Band(hs, XAxis(WallTime))
+	if err != nil {
+		t.Fatalf("Band: %v", err)
+	}
+	render(t, f, "band_no_common_range")
+	want := []string{
+		"sgd (n=3; no wall time common to all runs)", "adam (n=3)", "lion (n=2)",
+		"line: median, band: min–max", "thin lines: single runs, where not all have values",
+	}
+	if got := f.Labels(); !slices.Equal(got, want) {
+		t.Errorf("labels = %q, want %q", got, want)
+	}
+	pn := f.panels[0]
+	// Each sgd run is drawn whole.
+	for _, r := range [][2]float64{{0, 3}, {10, 12}, {20, 24}} {
+		if !hasSegment(pn, r[0], r[1]) {
+			t.Errorf("sgd: no line for the run from %v to %v", r[0], r[1])
+		}
+	}
+	// adam: the median spans [8, 10]; the runs' parts outside it are drawn, each joined to
+	// the first (last) point inside it.
+	if !hasSegment(pn, 8, 10) {
+		t.Error("adam: no median line over [8, 10]")
+	}
+	for _, r := range [][2]float64{{0, 8}, {10, 10}, {5, 9}, {9, 15}, {10, 20}} {
+		if r[0] == r[1] {
+			continue
+		}
+		if !hasSegment(pn, r[0], r[1]) {
+			t.Errorf("adam: no line for a run's part from %v to %v", r[0], r[1])
+		}
+	}
+	for _, seg := range pn.points {
+		if len(seg) == 1 {
+			t.Errorf("a one-point part drawn at %v", seg[0])
+		}
+	}
+	// The whole time axis is in view.
+	if x := f.Plots()[0].X; x.Min != 0 || x.Max != 24 {
+		t.Errorf("x axis [%v, %v], want [0, 24]", x.Min, x.Max)
+	}
+	// Without any such group, there is no note about thin lines.
+	f, err = Band(hs[6:], XAxis(WallTime))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := f.Labels(); len(got) != 2 {
+		t.Errorf("lion alone: labels %q", got)
 	}
 }
 

@@ -33,6 +33,18 @@ func (x X) String() string {
 	}
 }
 
+// noun names what x measures, in a sentence: "step", "wall time", "evaluation count".
+func (x X) noun() string {
+	switch x {
+	case WallTime:
+		return "wall time"
+	case Evals:
+		return "evaluation count"
+	default:
+		return "step"
+	}
+}
+
 func (x X) key() string {
 	switch x {
 	case WallTime:

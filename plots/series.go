@@ -44,6 +44,8 @@ type series struct {
 	// noDivergence turns off the cross and "(diverged)" label for a non-finite last value,
 	// for plots whose x is not time (e.g. learning rate).
 	noDivergence bool
+	// thin draws a thin, translucent line: a single run beside a median ([Band]).
+	thin bool
 }
 
 // drawLine adds s to the panel as lines with gaps at non-finite values (thinned to a few
@@ -60,6 +62,9 @@ func (pn *panel) drawLine(s series) (string, error) {
 	}
 	segs := segments(s.xs, s.ys)
 	ls := s.style.lineStyle()
+	if s.thin {
+		ls = s.style.thinLineStyle()
+	}
 	var thumb plot.Thumbnailer = &plotter.Line{LineStyle: ls}
 	for _, seg := range segs {
 		pn.points = append(pn.points, seg)
@@ -91,6 +96,17 @@ func (pn *panel) drawLine(s series) (string, error) {
 	}
 	pn.addLegend(label, thumb)
 	return label, nil
+}
+
+// drawUnlabelled draws s like drawLine, but without a legend entry, and not counted as a
+// series: a part of something the legend names otherwise.
+func (pn *panel) drawUnlabelled(s series) error {
+	if _, err := pn.drawLine(s); err != nil {
+		return err
+	}
+	pn.legend = pn.legend[:len(pn.legend)-1]
+	pn.series--
+	return nil
 }
 
 // runColumns returns the x and y values of run h that c asks for ([XAxis] and [Metric]),

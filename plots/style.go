@@ -159,6 +159,12 @@ func (s Style) lineStyle() draw.LineStyle {
 	return draw.LineStyle{Color: s.Color, Width: vg.Points(1.6), Dashes: s.Dashes}
 }
 
+// thinLineStyle returns the style of a secondary line of s, such as a single run drawn
+// beside the median of its seeds: thinner and translucent.
+func (s Style) thinLineStyle() draw.LineStyle {
+	return draw.LineStyle{Color: withAlpha(s.Color, 0.6), Width: vg.Points(0.9), Dashes: s.Dashes}
+}
+
 // withAlpha returns c with opacity a in [0,1].
 func withAlpha(c color.RGBA, a float64) color.NRGBA {
 	return color.NRGBA{R: c.R, G: c.G, B: c.B, A: uint8(255*a + 0.5)}
