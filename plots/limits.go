@@ -103,8 +103,18 @@ func checkPNG(w, h vg.Length) error {
 	return nil
 }
 
-// validate checks the options every helper shares (the figure size).
+// validate checks the options every helper shares: the figure size and the choices
+// among named constants.
 func (c *config) validate() error {
+	if c.legend < LegendOutside || c.legend > LegendNone {
+		return fmt.Errorf("Legend(%d): unknown placement (want LegendOutside, LegendInside or LegendNone)", c.legend)
+	}
+	if c.x < Steps || c.x > Evals {
+		return fmt.Errorf("XAxis(%d): unknown x axis (want Steps, WallTime or Evals)", c.x)
+	}
+	if c.spread < MinMax || c.spread > Quartiles {
+		return fmt.Errorf("SpreadBand(%d): unknown spread (want MinMax or Quartiles)", c.spread)
+	}
 	if c.width == 0 && c.height == 0 {
 		return nil // the helper's default size
 	}

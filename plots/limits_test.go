@@ -121,6 +121,9 @@ func TestExtremeInputIsAnError(t *testing.T) {
 			_, err := f.PNG()
 			return err
 		}, []string{"14000x14000 pixels", "PNGDPI"}},
+		{"Legend(42)", func() error { _, err := Curves([]*history.History{ok}, Legend(42)); return err }, []string{"Legend(42)", "LegendNone"}},
+		{"XAxis(99)", func() error { _, err := Band([]*history.History{ok}, XAxis(99)); return err }, []string{"XAxis(99)", "WallTime"}},
+		{"SpreadBand(-3)", func() error { _, err := Band([]*history.History{ok}, SpreadBand(-3)); return err }, []string{"SpreadBand(-3)", "Quartiles"}},
 		{"Bins(0)", func() error { _, err := Histogram([]Sample{{Name: "w", Values: []float64{1}}}, Bins(0)); return err }, []string{"bins"}},
 		{"zero dash pattern", func() error {
 			SetStyle("zero-dashes", Style{Color: OkabeIto[0], Dashes: []vg.Length{0, 0}})
@@ -185,6 +188,16 @@ func TestValuesAtTheLimitsRender(t *testing.T) {
 			h := run1("s", []float64{1}, []float64{1e300})
 			h.Records[0].Metrics = map[string]float64{"lr": 1e-300}
 			return LRSweep([]*history.History{h}, small)
+		}},
+		{"axes set to ±MaxFloat64 through Plots", func() (*Figure, error) {
+			f, err := Curves([]*history.History{run1("a", []float64{1, 2}, []float64{1, 2})}, small)
+			if err != nil {
+				return nil, err
+			}
+			for _, a := range []*plot.Axis{&f.Plots()[0].X, &f.Plots()[0].Y} {
+				a.Min, a.Max = -math.MaxFloat64, math.MaxFloat64 // a width that overflows
+			}
+			return f, nil
 		}},
 	} {
 		f, err := tc.f()
