@@ -16,7 +16,8 @@ import (
 )
 
 // PNGDPI is the resolution of PNG renderings: twice the 72 points per inch of the figure
-// size, so that PNGs stay sharp on high-density screens.
+// size, so that PNGs stay sharp on high-density screens. It must be in [1, 2400], and a
+// PNG at most [MaxPNGPixels].
 var PNGDPI = 144
 
 // Formats Encode and Save accept.
