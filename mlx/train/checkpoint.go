@@ -501,7 +501,8 @@ func saveCheckpoint(dir string, store *model.Store, ck checkpoint) (err error) {
 	})
 }
 
-// removeStaleTemps deletes the temporary files that a crash during saveCheckpoint left in dir.
+// removeStaleTemps deletes the temporary files that a crash during saveCheckpoint left in
+// dir. Only the holder of the directory's lock may call it (see lockDir).
 func removeStaleTemps(dir string) {
 	stale, _ := filepath.Glob(filepath.Join(dir, tempPattern))
 	for _, p := range stale {
@@ -526,9 +527,8 @@ func readCheckpoint(path string) (checkpoint, []savedVariable, error) {
 // loadCheckpoint reads dir/CheckpointFile into store, creating the variables it lacks (in
 // the saved order, so iteration order matches the saved run) and overwriting those it has.
 // found is false if there is no checkpoint. The whole file is read and validated before
-// the store is changed. Temporary files left by an interrupted save are deleted.
+// the store is changed.
 func loadCheckpoint(dir string, store *model.Store) (ck checkpoint, found bool, err error) {
-	removeStaleTemps(dir)
 	path := filepath.Join(dir, CheckpointFile)
 	ck, vars, err := readCheckpoint(path)
 	if errors.Is(err, fs.ErrNotExist) {

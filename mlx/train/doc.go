@@ -46,8 +46,14 @@
 //
 // A checkpoint is written atomically: to a temporary file in the directory
 // (checkpoint.ckpt.*.tmp), synced, then renamed over [CheckpointFile] (and the directory
-// synced). A failure or a crash during the write leaves the previous checkpoint intact;
-// Run deletes temporary files left by a crash when it next opens the directory.
+// synced). A failure or a crash during the write leaves the previous checkpoint intact.
+//
+// A run holds a lock on its checkpoint directory from start to end (an exclusive flock on
+// [LockFile] in it, which holds the run's process id; on platforms without flock there is
+// no lock): a second run on the same directory, in this process or another, fails at once
+// with an error naming the directory and the process that holds it. The lock ends with the
+// run, or with its process if it crashes. Having taken it, Run deletes the temporary files
+// left by a crashed run, which no live run can own.
 //
 // The file format (version 1), all integers little-endian:
 //

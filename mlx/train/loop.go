@@ -198,6 +198,14 @@ func (r *runner) run() error {
 	// lastSaved is the step of the newest checkpoint of this run on disk (-1: none).
 	lastSaved := -1
 	if cfg.CheckpointDir != "" {
+		lock, err := lockDir(cfg.CheckpointDir)
+		if err != nil {
+			return err
+		}
+		defer lock.unlock()
+		// No other run writes in the directory while this one holds its lock: every
+		// temporary file there is left over from a crash.
+		removeStaleTemps(cfg.CheckpointDir)
 		ck, found, err := loadCheckpoint(cfg.CheckpointDir, r.store)
 		if err != nil {
 			return err
