@@ -103,6 +103,16 @@ func checkPNG(w, h vg.Length) error {
 	return nil
 }
 
+// checkPixels returns an error if a PNG of w x h pixels, described by what, is over
+// [MaxPNGPixels].
+func checkPixels(w, h int, what string) error {
+	if float64(w)*float64(h) > MaxPNGPixels {
+		return fmt.Errorf("%s would be %dx%d pixels, over the limit of %d pixels: lower the figure size, or save as SVG or PDF",
+			what, w, h, MaxPNGPixels)
+	}
+	return nil
+}
+
 // validate checks the options every helper shares: the figure size and the choices
 // among named constants.
 func (c *config) validate() error {
