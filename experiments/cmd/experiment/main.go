@@ -2,7 +2,7 @@
 //
 //	go run ./experiments/cmd/experiment [flags] FAMILY
 //
-// FAMILY is one of: adan. Flags:
+// FAMILY is one of: adahessian, adan. Flags:
 //
 //	-size tiny|default|paper   how big (default: default)
 //	-seeds N                   evaluation seeds (default: the size's)
@@ -24,6 +24,7 @@ import (
 	"syscall"
 
 	"github.com/goptlab/goptlab/experiments"
+	"github.com/goptlab/goptlab/experiments/adahessian"
 	"github.com/goptlab/goptlab/experiments/adan"
 )
 
@@ -38,7 +39,7 @@ func run(args []string) int {
 	out := fs.String("out", "", "output folder (default results/FAMILY-SIZE)")
 	dataDir := fs.String("data", "", "data set folder (default: the loader's)")
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: experiment [flags] FAMILY   (FAMILY: adan)")
+		fmt.Fprintln(fs.Output(), "usage: experiment [flags] FAMILY   (FAMILY: adahessian, adan)")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -65,6 +66,37 @@ func run(args []string) int {
 	defer stop()
 
 	switch family {
+	case "adahessian":
+		cfg, err := adahessian.DefaultConfig(sz)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "experiment:", err)
+			return 2
+		}
+		if *seeds > 0 {
+			cfg.Seeds = *seeds
+		}
+		cfg.DataDir = *dataDir
+		if err := cfg.Validate(); err != nil {
+			fmt.Fprintln(os.Stderr, "experiment:", err)
+			return 2
+		}
+		res, err := adahessian.Run(ctx, cfg, os.Stdout)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "experiment:", err)
+			if errors.Is(err, context.Canceled) {
+				fmt.Fprintln(os.Stderr, "experiment: interrupted: no result files written")
+			}
+			return 1
+		}
+		if err := experiments.WriteFiles(*out, res, res.Timing, res.Histories); err != nil {
+			fmt.Fprintln(os.Stderr, "experiment:", err)
+			return 1
+		}
+		for _, c := range res.Verdicts() {
+			j := c.Judgement
+			fmt.Printf("%-20s %-17s %s; %s\n", c.ID, j.Verdict, j.Summary, j.Interval)
+		}
+		fmt.Printf("wrote %s (%.0f s)\n", *out, res.Timing.WallSeconds)
 	case "adan":
 		cfg, err := adan.DefaultConfig(sz)
 		if err != nil {
@@ -97,7 +129,7 @@ func run(args []string) int {
 		}
 		fmt.Printf("wrote %s (%.0f s)\n", *out, res.Timing.WallSeconds)
 	default:
-		fmt.Fprintf(os.Stderr, "experiment: unknown family %q: use adan\n", family)
+		fmt.Fprintf(os.Stderr, "experiment: unknown family %q: use adahessian or adan\n", family)
 		return 2
 	}
 	return 0
