@@ -3,6 +3,8 @@ package localsgd
 import (
 	"fmt"
 	"math"
+
+	"github.com/goptlab/goptlab/mlx/train"
 )
 
 // StateMode says what happens to the inner optimizer's state (Adam's moments and step
@@ -162,4 +164,15 @@ func (c *Config) defaultName() string {
 		method = "fedprox"
 	}
 	return fmt.Sprintf("%s(K=%d,H=%d)", method, c.Workers, c.LocalSteps)
+}
+
+var _ train.Configured = (*LocalSGD)(nil)
+
+// TrainConfig implements train.Configured: checkpoints record the configuration and the
+// inner optimizer, so that a run does not resume one written with other hyperparameters.
+func (l *LocalSGD) TrainConfig() any {
+	return struct {
+		Config Config
+		Inner  Inner
+	}{l.cfg, l.inner}
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
 
+	"github.com/goptlab/goptlab/mlx/data"
 	"github.com/goptlab/goptlab/mlx/history"
 	"github.com/goptlab/goptlab/mlx/internal/atomicfile"
 )
@@ -35,33 +36,69 @@ const (
 	// legacyCheckpointFile is the gob checkpoint of earlier versions, which this one refuses to read.
 	legacyCheckpointFile = "checkpoint.gob"
 	checkpointMagic      = "GOPTCKPT"
-	checkpointVersion    = 1
+	// checkpointVersion is the version written; versions 1 (without the dataset size and
+	// the stepper's fingerprint) and 2 are read.
+	checkpointVersion = 2
 	// fixedPrefixBytes is the magic, the version and the header length; two CRCs follow the header and the data.
 	fixedPrefixBytes = len(checkpointMagic) + 4 + 4
 	crcBytes         = 4
 	maxRank          = 64
 	maxPathBytes     = 4096
 	maxNameBytes     = 1 << 16
+	// maxFingerprintLineBytes bounds one line of a stepper's fingerprint.
+	maxFingerprintLineBytes = 1 << 16
 )
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
 
 // checkpoint is the header of a checkpoint file; the Store's variables follow it.
 type checkpoint struct {
+	// Version is the format version of the file read (not written: files are written in
+	// checkpointVersion).
+	Version   int
 	Step      int
 	Seed      int64
 	BatchSize int
 	Stepper   string
 	Dataset   string
-	Records   []history.Record
+	// DatasetSize is the number of examples of the dataset (version >= 2; -1: unknown).
+	DatasetSize int
+	// Fingerprint describes the stepper's configuration, as sorted "path=value" lines
+	// (version >= 2; nil in version 1 files: not compared).
+	Fingerprint []string
+	Records     []history.Record
 }
 
-// compatible checks that a checkpoint belongs to the run described by cfg.
-func (c checkpoint) compatible(stepper string, cfg Config) error {
-	if c.Seed != cfg.Seed || c.BatchSize != cfg.BatchSize || c.Stepper != stepper {
+// maxListedChanges is how many hyperparameter changes a refused resume lists.
+const maxListedChanges = 8
+
+// compatible checks that a checkpoint belongs to the run described by cfg, with stepper
+// (whose configuration has the given fingerprint) on the dataset ds.
+func (c checkpoint) compatible(stepper Stepper, fingerprint []string, ds *data.Dataset, cfg Config) error {
+	if c.Seed != cfg.Seed || c.BatchSize != cfg.BatchSize || c.Stepper != stepper.Name() {
 		return fmt.Errorf("the checkpoint in %s is from another run (seed %d, batch size %d, stepper %q), "+
 			"not this one (seed %d, batch size %d, stepper %q): use another CheckpointDir or delete it",
-			cfg.CheckpointDir, c.Seed, c.BatchSize, c.Stepper, cfg.Seed, cfg.BatchSize, stepper)
+			cfg.CheckpointDir, c.Seed, c.BatchSize, c.Stepper, cfg.Seed, cfg.BatchSize, stepper.Name())
+	}
+	if cfg.ResumeAnyway {
+		return nil
+	}
+	var changes []string
+	if c.Dataset != ds.Name() {
+		changes = append(changes, fmt.Sprintf("dataset: %q in the checkpoint, %q now", c.Dataset, ds.Name()))
+	}
+	if c.DatasetSize >= 0 && c.DatasetSize != ds.Len() {
+		changes = append(changes, fmt.Sprintf("dataset size: %d examples in the checkpoint, %d now", c.DatasetSize, ds.Len()))
+	}
+	if c.Fingerprint != nil {
+		for _, d := range fingerprintDiff(c.Fingerprint, fingerprint, maxListedChanges) {
+			changes = append(changes, "stepper setting "+d)
+		}
+	}
+	if len(changes) > 0 {
+		return fmt.Errorf("the checkpoint in %s was written with other settings than this run's (%s): "+
+			"use another CheckpointDir, or set Config.ResumeAnyway to resume it with this run's settings",
+			cfg.CheckpointDir, strings.Join(changes, "; "))
 	}
 	return nil
 }
@@ -116,13 +153,21 @@ func (w *headerWriter) f64(x float64) {
 func (w *headerWriter) str(s string) { w.uvarint(uint64(len(s))); w.WriteString(s) }
 
 // encodeHeader encodes the checkpoint's metadata and the description of its variables.
-func encodeHeader(ck checkpoint, vars []savedVariable) []byte {
+// Files are written in checkpointVersion; tests write version 1 to check that it still loads.
+func encodeHeader(ck checkpoint, vars []savedVariable, version int) []byte {
 	var w headerWriter
 	w.varint(int64(ck.Step))
 	w.varint(ck.Seed)
 	w.varint(int64(ck.BatchSize))
 	w.str(ck.Stepper)
 	w.str(ck.Dataset)
+	if version >= 2 {
+		w.varint(int64(ck.DatasetSize))
+		w.uvarint(uint64(len(ck.Fingerprint)))
+		for _, l := range ck.Fingerprint {
+			w.str(l)
+		}
+	}
 	w.uvarint(uint64(len(ck.Records)))
 	for _, r := range ck.Records {
 		w.varint(int64(r.Step))
@@ -259,15 +304,28 @@ type varHeader struct {
 	bytes     int64
 }
 
-// decodeHeader decodes a header whose variables' data must take exactly dataBytes.
-func decodeHeader(b []byte, dataBytes int64) (checkpoint, []varHeader, error) {
+// decodeHeader decodes a header of the given format version whose variables' data must
+// take exactly dataBytes.
+func decodeHeader(b []byte, dataBytes int64, version int) (checkpoint, []varHeader, error) {
 	r := &headerReader{b: b}
-	var ck checkpoint
+	ck := checkpoint{Version: version, DatasetSize: -1}
 	ck.Step = r.int("step", 0, math.MaxInt32)
 	ck.Seed = r.varint("seed")
 	ck.BatchSize = r.int("batch size", 0, math.MaxInt32)
 	ck.Stepper = r.str("stepper name", maxNameBytes)
 	ck.Dataset = r.str("dataset name", maxNameBytes)
+	if version >= 2 {
+		ck.DatasetSize = r.int("dataset size", 0, math.MaxInt)
+		// A line takes at least 1 byte (its length).
+		if n := r.count("number of fingerprint lines", 1); n > 0 {
+			ck.Fingerprint = make([]string, n)
+			for i := range ck.Fingerprint {
+				ck.Fingerprint[i] = r.str("fingerprint line", maxFingerprintLineBytes)
+			}
+		} else {
+			ck.Fingerprint = []string{}
+		}
+	}
 	// A record takes at least 1+8+1+8+1 bytes.
 	if n := r.count("number of records", 19); n > 0 {
 		ck.Records = make([]history.Record, n)
@@ -354,17 +412,22 @@ func decodeHeader(b []byte, dataBytes int64) (checkpoint, []varHeader, error) {
 
 // encodeCheckpoint writes a checkpoint (format: see the package documentation) to w.
 func encodeCheckpoint(w io.Writer, ck checkpoint, vars []savedVariable) error {
+	return encodeCheckpointVersion(w, ck, vars, checkpointVersion)
+}
+
+// encodeCheckpointVersion writes a checkpoint in the given format version.
+func encodeCheckpointVersion(w io.Writer, ck checkpoint, vars []savedVariable, version int) error {
 	for _, v := range vars {
 		if !supportedDType(v.Value.DType()) {
 			return fmt.Errorf("variable %q: dtype %s cannot be saved", v.Path, v.Value.DType())
 		}
 	}
-	header := encodeHeader(ck, vars)
+	header := encodeHeader(ck, vars, version)
 	if len(header) > math.MaxInt32 {
 		return fmt.Errorf("the header takes %d bytes, more than the format's limit", len(header))
 	}
 	bw := bufio.NewWriterSize(w, 1<<16)
-	prefix := append([]byte(checkpointMagic), binary.LittleEndian.AppendUint32(nil, checkpointVersion)...)
+	prefix := append([]byte(checkpointMagic), binary.LittleEndian.AppendUint32(nil, uint32(version))...)
 	prefix = binary.LittleEndian.AppendUint32(prefix, uint32(len(header)))
 	_, _ = bw.Write(prefix)
 	_, _ = bw.Write(header)
@@ -406,8 +469,9 @@ func decodeCheckpoint(r io.Reader, size int64) (checkpoint, []savedVariable, err
 	if string(prefix[:len(checkpointMagic)]) != checkpointMagic {
 		return ck, nil, errors.New("not a checkpoint file (bad magic number)")
 	}
-	if v := binary.LittleEndian.Uint32(prefix[len(checkpointMagic):]); v != checkpointVersion {
-		return ck, nil, fmt.Errorf("checkpoint format version %d: this version of mlx/train reads version %d", v, checkpointVersion)
+	version := binary.LittleEndian.Uint32(prefix[len(checkpointMagic):])
+	if version < 1 || version > checkpointVersion {
+		return ck, nil, fmt.Errorf("checkpoint format version %d: this version of mlx/train reads versions 1 to %d", version, checkpointVersion)
 	}
 	headerLen := int64(binary.LittleEndian.Uint32(prefix[len(checkpointMagic)+4:]))
 	dataBytes := size - int64(fixedPrefixBytes) - headerLen - 2*crcBytes
@@ -421,7 +485,7 @@ func decodeCheckpoint(r io.Reader, size int64) (checkpoint, []savedVariable, err
 	if got, want := crc32.Checksum(header[:headerLen], crcTable), binary.LittleEndian.Uint32(header[headerLen:]); got != want {
 		return ck, nil, fmt.Errorf("header checksum mismatch (%#08x, want %#08x): the file is corrupt", got, want)
 	}
-	ck, headers, err := decodeHeader(header[:headerLen], dataBytes)
+	ck, headers, err := decodeHeader(header[:headerLen], dataBytes, int(version))
 	if err != nil {
 		return ck, nil, fmt.Errorf("header: %w", err)
 	}

@@ -242,7 +242,7 @@ func hostileCheckpoints() map[string][]byte {
 		"string length 2^60":    hostile(append(binary.AppendVarint(binary.AppendVarint(binary.AppendVarint(nil, 3), 1), 4), uv(1<<60)...), 0),
 		"negative step":         hostile(headerWithStep(-3, uv(0, 0)), 0),
 		"header length 2^32-1":  append([]byte("GOPTCKPT\x01\x00\x00\x00\xff\xff\xff\xff"), make([]byte, 16)...),
-		"version 2":             append([]byte("GOPTCKPT\x02\x00\x00\x00\x00\x00\x00\x00"), make([]byte, 16)...),
+		"version 3":             append([]byte("GOPTCKPT\x03\x00\x00\x00\x00\x00\x00\x00"), make([]byte, 16)...),
 	}
 }
 

@@ -37,9 +37,14 @@
 // With [Config.CheckpointDir] set, the loop saves the Store (model, optimizer state, random
 // states, a stepper's own variables such as ZO's seed stream or local SGD's worker
 // replicas), the step and the history every [Config.CheckpointEvery] steps, at the end,
-// and when it is interrupted. A later Run with the same directory (and the same seed,
-// batch size and stepper name, or it refuses) resumes from it and continues bit for bit
-// the same trajectory as an uninterrupted run on the CPU backends. Config.Steps may
+// and when it is interrupted. A later Run with the same directory resumes from it and
+// continues bit for bit the same trajectory as an uninterrupted run on the CPU backends.
+// It refuses a checkpoint of another seed, batch size or stepper name; and, unless
+// [Config.ResumeAnyway] is set, one written with another dataset (name or number of
+// examples) or other stepper settings: the checkpoint records a fingerprint of the
+// stepper's configuration (the optimizer's hyperparameters for [FirstOrder], what
+// [Configured] returns, or the stepper's fields), and the error lists each setting that
+// changed with its old and new values. Config.Steps may
 // differ: a run of 100 steps resumed with Steps 200 goes on to 200. State kept outside
 // the Store is not saved: a ZO stepper's in-memory Trace, for example, restarts with the
 // resumed steps.
@@ -55,10 +60,10 @@
 // run, or with its process if it crashes. Having taken it, Run deletes the temporary files
 // left by a crashed run, which no live run can own.
 //
-// The file format (version 1), all integers little-endian:
+// The file format (version 2), all integers little-endian:
 //
 //	"GOPTCKPT"             8-byte magic number
-//	version                uint32 (1)
+//	version                uint32 (2)
 //	header length H        uint32
 //	header                 H bytes, below
 //	header checksum        uint32, CRC-32C of the header
@@ -66,7 +71,8 @@
 //	data checksum          uint32, CRC-32C of the data
 //
 // The header holds, as varints (signed: zig-zag) and strings (uvarint length, UTF-8
-// bytes): step, seed, batch size, stepper name, dataset name; the number of history
+// bytes): step, seed, batch size, stepper name, dataset name, dataset size, the number of
+// lines of the stepper's fingerprint and each line ("path=value"); the number of history
 // records, each as step, time (float64 bits), evaluations, loss (float64 bits) and its
 // metrics (count, then sorted name and float64 value pairs); the number of variables, each
 // as path, trainable flag (one byte), dtype (GoMLX's dtypes.DType number, Bool to
@@ -75,7 +81,9 @@
 // the data to fill the file exactly, verifies both checksums, and only then changes the
 // Store: a truncated, corrupted or hostile file gives an error, never a panic or an
 // allocation beyond a small multiple of its size (FuzzLoadCheckpoint checks this).
-// Checkpoints of earlier versions (checkpoint.gob) are refused with an error.
+// Version 1 files, which lack the dataset size and the fingerprint, still load (only their
+// dataset name is compared); gob checkpoints of earlier versions (checkpoint.gob) are
+// refused with an error.
 //
 // # Interrupts
 //

@@ -3,6 +3,8 @@ package train
 import (
 	"bytes"
 	"io"
+	"os"
+	"path/filepath"
 
 	"github.com/gomlx/gomlx/ml/model"
 
@@ -40,10 +42,31 @@ func DecodeCheckpoint(b []byte) (step int, records []history.Record, numVars int
 // DecodeCheckpointHeader decodes b as a checkpoint's header (without the file's prefix and
 // checksums), whose variables take dataBytes.
 func DecodeCheckpointHeader(b []byte, dataBytes int64) error {
-	_, _, err := decodeHeader(b, dataBytes)
+	_, _, err := decodeHeader(b, dataBytes, checkpointVersion)
 	return err
 }
 
 // CheckpointLayout returns the offset of the header in a checkpoint file (its length is
 // the uint32 just before it).
 func CheckpointLayout() (headerOffset int) { return fixedPrefixBytes }
+
+// RewriteCheckpointAsVersion1 rewrites the checkpoint of dir in format version 1 (without
+// the dataset size and the stepper's fingerprint), as earlier versions of Run wrote it.
+func RewriteCheckpointAsVersion1(dir string) error {
+	path := filepath.Join(dir, CheckpointFile)
+	ck, vars, err := readCheckpoint(path)
+	if err != nil {
+		return err
+	}
+	var b bytes.Buffer
+	if err := encodeCheckpointVersion(&b, ck, vars, 1); err != nil {
+		return err
+	}
+	return os.WriteFile(path, b.Bytes(), 0o600)
+}
+
+// CheckpointVersion returns the format version of the checkpoint file of dir.
+func CheckpointVersion(dir string) (int, error) {
+	ck, _, err := readCheckpoint(filepath.Join(dir, CheckpointFile))
+	return ck.Version, err
+}

@@ -53,6 +53,11 @@ type Config struct {
 	CheckpointDir string
 	// CheckpointEvery saves a checkpoint every that many steps (0: only at the end and on interrupt).
 	CheckpointEvery int
+	// ResumeAnyway resumes a checkpoint written with another dataset (name or size) or
+	// other stepper settings (learning rate, optimizer hyperparameters: see [Configured]),
+	// which Run otherwise refuses with an error listing what changed. The seed, batch size
+	// and stepper name must match in any case.
+	ResumeAnyway bool
 	// Context, if set, interrupts the run when it is cancelled: the loop stops after the
 	// current step, saves a checkpoint if CheckpointDir is set, and returns the history with
 	// an error wrapping ctx.Err() that names the last step done and the checkpoint file.
@@ -170,6 +175,9 @@ func Run(backend compute.Backend, store *model.Store, lossFn LossFn, ds *data.Da
 	}
 	hist := history.New(name, stepper.Name(), cfg.Seed)
 	r := &runner{backend: backend, store: store, lossFn: lossFn, ds: ds, stepper: stepper, cfg: cfg, hist: hist}
+	if cfg.CheckpointDir != "" {
+		r.fingerprint = stepperFingerprint(stepper)
+	}
 	if err := r.run(); err != nil {
 		return hist, fmt.Errorf("train.Run(%q): %w", name, err)
 	}
@@ -189,6 +197,9 @@ type runner struct {
 	eval *Evaluator
 	// checked names the entries of the step's boolean "finite" output: "loss", then variable paths.
 	checked []string
+	// fingerprint describes the stepper's configuration (see stepperFingerprint), taken
+	// before the run builds anything.
+	fingerprint []string
 }
 
 func (r *runner) run() error {
@@ -211,7 +222,7 @@ func (r *runner) run() error {
 			return err
 		}
 		if found {
-			if err := ck.compatible(r.stepper.Name(), cfg); err != nil {
+			if err := ck.compatible(r.stepper, r.fingerprint, r.ds, cfg); err != nil {
 				return err
 			}
 			startStep, resumed, lastSaved = ck.Step, true, ck.Step
@@ -265,7 +276,7 @@ func (r *runner) run() error {
 		}
 		err := saveCheckpoint(cfg.CheckpointDir, r.store, checkpoint{
 			Step: step, Seed: cfg.Seed, BatchSize: cfg.BatchSize, Stepper: r.stepper.Name(),
-			Dataset: r.ds.Name(), Records: r.hist.Records,
+			Dataset: r.ds.Name(), DatasetSize: r.ds.Len(), Fingerprint: r.fingerprint, Records: r.hist.Records,
 		})
 		if err == nil {
 			lastSaved = step

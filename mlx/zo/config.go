@@ -28,6 +28,8 @@ import (
 	"math"
 
 	"github.com/gomlx/gomlx/ml/train/optimizer"
+
+	"github.com/goptlab/goptlab/mlx/train"
 )
 
 // Config holds the hyperparameters of a ZO stepper. Start from [DefaultConfig].
@@ -115,4 +117,15 @@ func (c Config) Validate() error {
 		}
 	}
 	return nil
+}
+
+var _ train.Configured = (*ZO)(nil)
+
+// TrainConfig implements train.Configured: checkpoints record the configuration, so that a
+// run does not resume one written with other hyperparameters. Trace is left out: it does
+// not change the trajectory.
+func (z *ZO) TrainConfig() any {
+	cfg := z.cfg
+	cfg.Trace = false
+	return cfg
 }
