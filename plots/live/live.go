@@ -9,6 +9,13 @@
 //	view := live.New(steps, live.Every(50), live.PlotOptions(plots.LogY()))
 //	defer view.Close()
 //	... train, calling view.Update(h) after each logged step ...
+//
+// [Runs] follows several runs (a sweep, seeds, optimizers side by side) in one table, a row
+// per run with its state ("compiling… 3 s" until its first step arrives, then training,
+// done or failed), and one plot with a line per run.
+//
+// Plots are sent as the bundle of [plots.Figure.DisplayData] (SVG, PNG and text), tables
+// as HTML and text, so that the last frame shows in a notebook shared untrusted too.
 package live
 
 import (
@@ -22,6 +29,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/janpfeifer/gonb/gonbui"
+	"github.com/janpfeifer/gonb/gonbui/protocol"
 	"gonum.org/v1/plot/vg"
 
 	"github.com/goptlab/goptlab/mlx/history"
@@ -29,16 +37,11 @@ import (
 )
 
 // View is a live progress display of one training run. It is not safe for concurrent use:
-// call it from the training goroutine.
+// call it from the training goroutine. To follow several runs in one table and one plot,
+// use [Runs].
 type View struct {
-	total       int
-	every       int
-	minInterval time.Duration
-	metrics     []string
-	plotOpts    []plots.Option
-	compare     []*history.History
-	out         io.Writer
-	savePath    string
+	settings
+	total int
 
 	disp       display // nil outside a notebook
 	now        func() time.Time
@@ -54,17 +57,41 @@ type View struct {
 	closed       bool
 }
 
+// settings are what the options set, shared by [View] and [Runs].
+type settings struct {
+	every       int
+	minInterval time.Duration
+	metrics     []string
+	plotOpts    []plots.Option
+	compare     []*history.History
+	out         io.Writer
+	savePath    string
+}
+
+func newSettings(opts []Option) settings {
+	s := settings{every: 50, minInterval: 200 * time.Millisecond, out: os.Stderr}
+	for _, o := range opts {
+		if o != nil {
+			o(&s)
+		}
+	}
+	s.every = max(s.every, 1)
+	return s
+}
+
 // display updates a block of notebook output in place.
 type display interface {
-	update(id, html string) error
+	// update shows the MIME bundle d in the output block id (created at its first update).
+	update(id string, d *protocol.DisplayData) error
 	// flush returns once the notebook has every update sent so far.
 	flush() error
 }
 
 type gonbDisplay struct{}
 
-func (gonbDisplay) update(id, h string) error {
-	gonbui.UpdateHTML(id, h)
+func (gonbDisplay) update(id string, d *protocol.DisplayData) error {
+	d.DisplayID = id
+	gonbui.SendData(d)
 	if err := gonbui.Error(); err != nil {
 		return fmt.Errorf("live: updating the notebook: %w", err)
 	}
@@ -81,52 +108,44 @@ func (gonbDisplay) flush() error {
 	return nil
 }
 
-// Option configures a [View].
-type Option func(*View)
+// Option configures a [View] or [Runs].
+type Option func(*settings)
 
 // Every redraws the loss plot every n updates (default 50; the first and the last update
 // are always drawn). The progress bar is refreshed at every update, at most once per
 // [MinInterval].
-func Every(n int) Option { return func(v *View) { v.every = n } }
+func Every(n int) Option { return func(v *settings) { v.every = n } }
 
 // MinInterval limits progress refreshes to one per d (default 200ms), so that fast loops
 // do not flood the notebook or terminal. Zero refreshes at every update.
-func MinInterval(d time.Duration) Option { return func(v *View) { v.minInterval = d } }
+func MinInterval(d time.Duration) Option { return func(v *settings) { v.minInterval = d } }
 
 // Metrics chooses the metrics shown after the loss in the progress line (default: all the
 // latest record has, sorted by name).
-func Metrics(names ...string) Option { return func(v *View) { v.metrics = names } }
+func Metrics(names ...string) Option { return func(v *settings) { v.metrics = names } }
 
 // PlotOptions are passed to [plots.Curves] for the live plot, e.g. plots.LogY().
 func PlotOptions(opts ...plots.Option) Option {
-	return func(v *View) { v.plotOpts = append(v.plotOpts, opts...) }
+	return func(v *settings) { v.plotOpts = append(v.plotOpts, opts...) }
 }
 
 // Compare draws finished runs in the live plot next to the one training, e.g. a baseline.
 func Compare(hs ...*history.History) Option {
-	return func(v *View) { v.compare = append(v.compare, hs...) }
+	return func(v *settings) { v.compare = append(v.compare, hs...) }
 }
 
 // Output sets where the terminal progress line goes outside a notebook (default os.Stderr).
-func Output(w io.Writer) Option { return func(v *View) { v.out = w } }
+func Output(w io.Writer) Option { return func(v *settings) { v.out = w } }
 
 // SaveTo also saves the plot to path (.svg, .png or .pdf) at each redraw: outside a
 // notebook, the way to watch the curve.
-func SaveTo(path string) Option { return func(v *View) { v.savePath = path } }
+func SaveTo(path string) Option { return func(v *settings) { v.savePath = path } }
 
 // New returns a view of a run of total steps (0 if unknown: no percentage or ETA then).
 // In a GoNB notebook (gonbui.IsNotebook) it updates two output blocks in place; elsewhere
 // it writes a progress line to the terminal.
 func New(total int, opts ...Option) *View {
-	v := &View{total: total, every: 50, minInterval: 200 * time.Millisecond, out: os.Stderr, now: time.Now}
-	for _, o := range opts {
-		if o != nil {
-			o(v)
-		}
-	}
-	if v.every < 1 {
-		v.every = 1
-	}
+	v := &View{settings: newSettings(opts), total: total, now: time.Now}
 	if gonbui.IsNotebook {
 		v.disp = gonbDisplay{}
 	}
@@ -199,26 +218,45 @@ func (v *View) redraw(h *history.History) error {
 	if v.disp == nil && v.savePath == "" {
 		return nil // no plot outside a notebook unless asked to save it
 	}
-	hs := append(append([]*history.History(nil), v.compare...), h)
-	opts := append([]plots.Option{plots.Size(5.5*vg.Inch, 3*vg.Inch)}, v.plotOpts...)
+	if err := v.settings.drawPlot(v.disp, v.plotID, []*history.History{h}); err != nil {
+		return err
+	}
+	v.redraws++
+	return nil
+}
+
+// drawPlot draws the loss curves of the compared runs and hs, saves them if asked, and
+// shows them in the output block id of disp (if not nil) as one bundle: SVG, PNG and text,
+// so that the last frame shows in an untrusted notebook too (see [plots.Figure.Display]).
+func (s *settings) drawPlot(disp display, id string, hs []*history.History) error {
+	hs = append(append([]*history.History(nil), s.compare...), hs...)
+	opts := append([]plots.Option{plots.Size(5.5*vg.Inch, 3*vg.Inch)}, s.plotOpts...)
 	fig, err := plots.Curves(hs, opts...)
 	if err != nil {
 		return fmt.Errorf("live: drawing the plot: %w", err)
 	}
-	v.redraws++
-	if v.savePath != "" {
-		if err := fig.Save(v.savePath); err != nil {
+	if s.savePath != "" {
+		if err := fig.Save(s.savePath); err != nil {
 			return fmt.Errorf("live: %w", err)
 		}
 	}
-	if v.disp != nil {
-		out, err := fig.HTML()
-		if err != nil {
-			return fmt.Errorf("live: %w", err)
-		}
-		return v.disp.update(v.plotID, out)
+	if disp == nil {
+		return nil
 	}
-	return nil
+	d, err := fig.DisplayData()
+	if err != nil {
+		return fmt.Errorf("live: %w", err)
+	}
+	return disp.update(id, d)
+}
+
+// htmlBundle is a MIME bundle of an HTML block and its plain-text form. HTML is shown
+// sanitized in an untrusted notebook; the tags used here (div, table, progress) survive.
+func htmlBundle(html, text string) *protocol.DisplayData {
+	return &protocol.DisplayData{Data: map[protocol.MIMEType]any{
+		protocol.MIMETextHTML:  html,
+		protocol.MIMETextPlain: text,
+	}}
 }
 
 // status is what the progress line shows.
@@ -256,7 +294,7 @@ func (v *View) status(h *history.History) status {
 func (v *View) showProgress(h *history.History, final bool) error {
 	s := v.status(h)
 	if v.disp != nil {
-		return v.disp.update(v.progressID, progressHTML(s, final))
+		return v.disp.update(v.progressID, htmlBundle(progressHTML(s, final), progressLine(s)))
 	}
 	line := progressLine(s)
 	pad := ""

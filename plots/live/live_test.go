@@ -9,13 +9,17 @@ import (
 	"testing"
 	"time"
 
+	"github.com/janpfeifer/gonb/gonbui/protocol"
+
 	"github.com/goptlab/goptlab/mlx/history"
 	"github.com/goptlab/goptlab/plots"
 )
 
-// fakeDisplay records the notebook updates.
+// fakeDisplay records the notebook updates: the bundles, and their text/html (or, for
+// figures, image/svg+xml) as a string.
 type fakeDisplay struct {
 	updates map[string][]string
+	bundles map[string][]*protocol.DisplayData
 	flushes int
 }
 
@@ -24,12 +28,22 @@ func (d *fakeDisplay) flush() error {
 	return nil
 }
 
-func (d *fakeDisplay) update(id, h string) error {
+func (d *fakeDisplay) update(id string, b *protocol.DisplayData) error {
 	if d.updates == nil {
-		d.updates = map[string][]string{}
+		d.updates, d.bundles = map[string][]string{}, map[string][]*protocol.DisplayData{}
 	}
-	d.updates[id] = append(d.updates[id], h)
+	d.updates[id] = append(d.updates[id], bundleText(b))
+	d.bundles[id] = append(d.bundles[id], b)
 	return nil
+}
+
+// bundleText returns the HTML of b, or its SVG if it has no HTML.
+func bundleText(b *protocol.DisplayData) string {
+	if h, ok := b.Data[protocol.MIMETextHTML].(string); ok {
+		return h
+	}
+	s, _ := b.Data[protocol.MIMEImageSVG].(string)
+	return s
 }
 
 // fakeClock advances by step at each call.
@@ -73,9 +87,15 @@ func TestNotebookUpdates(t *testing.T) {
 	if len(plotted) != 11 || v.Redraws() != 11 {
 		t.Errorf("%d plot updates (Redraws %d), want 11", len(plotted), v.Redraws())
 	}
-	for _, p := range plotted {
-		if !strings.HasPrefix(p, "<div><svg") || !strings.Contains(p, ">adam<") {
-			t.Fatalf("plot update is not an inline SVG with the run's legend: %.80s", p)
+	for i, p := range plotted {
+		b := d.bundles[v.plotID][i]
+		if !strings.Contains(p, "<svg") || !strings.Contains(p, ">adam<") || b.Data[protocol.MIMEImagePNG] == nil || b.Data[protocol.MIMETextHTML] != nil {
+			t.Fatalf("plot update is not a figure bundle (SVG with the run's legend, PNG, no HTML): %.80s", p)
+		}
+	}
+	for i, b := range d.bundles[v.progressID] {
+		if b.Data[protocol.MIMETextPlain] == nil {
+			t.Fatalf("progress update %d has no text/plain form", i)
 		}
 	}
 	last := progress[len(progress)-1]
