@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/goptlab/goptlab/mlx/internal/validname"
 	"github.com/goptlab/goptlab/mlx/train"
 )
 
@@ -69,9 +70,9 @@ func DiLoCoOuter() *Outer {
 // Config configures local SGD. The zero values of the optional fields give FedAvg with
 // equal weights, per-worker optimizer state and no proximal term.
 type Config struct {
-	// Workers is K, the number of simulated workers, >= 1.
+	// Workers is K, the number of simulated workers, in [1, MaxWorkers].
 	Workers int
-	// LocalSteps is H, the number of local optimizer steps per round, >= 1.
+	// LocalSteps is H, the number of local optimizer steps per round, in [1, MaxLocalSteps].
 	LocalSteps int
 	// ShardSizes are the number of examples of each worker's shard (len Workers, each > 0);
 	// the FedAvg weights are ShardSizes[k]/sum(ShardSizes). Nil gives equal weights.
@@ -83,24 +84,44 @@ type Config struct {
 	ProxMu float64
 	// State says what happens to the inner optimizer's state between rounds.
 	State StateMode
-	// Name labels the method in histories; empty gives e.g. "fedavg(K=8,H=5)".
+	// Name labels the method in histories; empty gives e.g. "fedavg(K=8,H=5)". It must be
+	// valid UTF-8 without control characters, not only spaces, of at most 1024 bytes.
 	Name string
 	// WorkerAxis is the axis of the inputs and labels that indexes the K workers: 0 (the
 	// default) for [K, batch, ...], 1 for [batch, K, ...] as the batches of a
 	// [ShardedDataset] come.
 	WorkerAxis int
 	// StorePrefix is the Store path under which the workers' copies, the round counter
-	// and the outer momentum live; empty gives "/localsgd".
+	// and the outer momentum live; empty gives "/localsgd". Its "/"-separated parts must be
+	// non-empty names without control characters or spaces at their ends (at most 1024
+	// bytes in all).
 	StorePrefix string
 }
 
+// Upper bounds of Config's counts.
+const (
+	// MaxWorkers is the largest Config.Workers: the step graph holds one copy of the
+	// model, its optimizer state and its forward and backward passes per worker (they are
+	// unrolled), so this many already makes a graph that takes minutes to compile.
+	MaxWorkers = 1024
+	// MaxLocalSteps is the largest Config.LocalSteps: a round longer than the longest run
+	// of train.Run (Config.Steps <= 2^31-1) would never end.
+	MaxLocalSteps = math.MaxInt32
+)
+
 // validate checks the hyperparameters and returns an error naming the first bad one.
 func (c *Config) validate() error {
-	if c.Workers < 1 {
-		return fmt.Errorf("localsgd: Workers (K) = %d: must be >= 1", c.Workers)
+	if c.Workers < 1 || c.Workers > MaxWorkers {
+		return fmt.Errorf("localsgd: Workers (K) = %d: must be >= 1 and <= %d (MaxWorkers)", c.Workers, MaxWorkers)
 	}
-	if c.LocalSteps < 1 {
-		return fmt.Errorf("localsgd: LocalSteps (H) = %d: must be >= 1", c.LocalSteps)
+	if c.LocalSteps < 1 || c.LocalSteps > MaxLocalSteps {
+		return fmt.Errorf("localsgd: LocalSteps (H) = %d: must be >= 1 and <= %d (MaxLocalSteps)", c.LocalSteps, MaxLocalSteps)
+	}
+	if err := validname.Label(c.Name); err != nil {
+		return fmt.Errorf("localsgd: Name = %.40q is invalid: %w", c.Name, err)
+	}
+	if err := validname.ScopePath(c.StorePrefix); err != nil {
+		return fmt.Errorf("localsgd: StorePrefix = %.40q is invalid: %w", c.StorePrefix, err)
 	}
 	if c.ShardSizes != nil {
 		if len(c.ShardSizes) != c.Workers {

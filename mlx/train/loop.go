@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"syscall"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gomlx/compute"
 	"github.com/gomlx/compute/shapes"
@@ -19,19 +21,23 @@ import (
 	"github.com/goptlab/goptlab/mlx/data"
 	"github.com/goptlab/goptlab/mlx/history"
 	"github.com/goptlab/goptlab/mlx/internal/gomlxerr"
+	"github.com/goptlab/goptlab/mlx/internal/validname"
 )
 
 // Config describes a training run.
 type Config struct {
-	// Steps is the number of optimizer steps of the run (>= 1). A resumed run stops at the same total.
+	// Steps is the number of optimizer steps of the run, in [1, MaxSteps]. A resumed run stops at the same total.
 	Steps int
 	// BatchSize is the number of examples per step, in [1, dataset size]; 0 means the whole dataset.
 	BatchSize int
 	// Seed controls all randomness of the run (see the package documentation).
 	Seed int64
-	// LogEvery records one history.Record every LogEvery steps (the last step is always recorded); 0 means 1.
+	// LogEvery records one history.Record every LogEvery steps (the last step is always
+	// recorded), in [0, MaxSteps]; 0 means 1.
 	LogEvery int
-	// Name labels the run in the history; empty means the stepper's name.
+	// Name labels the run in the history; empty means the stepper's name. It must be valid
+	// UTF-8 without control characters, not only spaces, of at most 1024 bytes (as must the
+	// stepper's name).
 	Name string
 	// OnStep, if set, is called with the history after each recorded step (live plots);
 	// an error from it stops the run and is returned.
@@ -51,7 +57,8 @@ type Config struct {
 
 	// CheckpointDir, if set, enables checkpoints (see the package documentation).
 	CheckpointDir string
-	// CheckpointEvery saves a checkpoint every that many steps (0: only at the end and on interrupt).
+	// CheckpointEvery saves a checkpoint every that many steps, in [0, MaxSteps] (0: only at
+	// the end and on interrupt).
 	CheckpointEvery int
 	// ResumeAnyway resumes a checkpoint written with another dataset (name or size) or
 	// other stepper settings (learning rate, optimizer hyperparameters: see [Configured]),
@@ -66,9 +73,13 @@ type Config struct {
 	Context context.Context
 }
 
-func (c Config) validate(ds *data.Dataset) (Config, error) {
-	if c.Steps < 1 {
-		return c, fmt.Errorf("Config.Steps=%d out of range: must be >= 1", c.Steps)
+// MaxSteps is the largest Config.Steps (and LogEvery and CheckpointEvery): checkpoints
+// store step numbers up to 2^31-1, and a run of more steps than that would take years.
+const MaxSteps = math.MaxInt32
+
+func (c Config) validate(ds *data.Dataset, stepper Stepper) (Config, error) {
+	if c.Steps < 1 || c.Steps > MaxSteps {
+		return c, fmt.Errorf("Config.Steps=%d out of range: must be >= 1 and <= %d (MaxSteps)", c.Steps, MaxSteps)
 	}
 	if c.BatchSize == 0 {
 		c.BatchSize = ds.Len()
@@ -76,14 +87,24 @@ func (c Config) validate(ds *data.Dataset) (Config, error) {
 	if err := ds.CheckBatchSize(c.BatchSize); err != nil {
 		return c, fmt.Errorf("Config.BatchSize: %w", err)
 	}
-	if c.LogEvery < 0 {
-		return c, fmt.Errorf("Config.LogEvery=%d out of range: must be >= 0 (0 means 1)", c.LogEvery)
+	if c.LogEvery < 0 || c.LogEvery > MaxSteps {
+		return c, fmt.Errorf("Config.LogEvery=%d out of range: must be >= 0 (0 means 1) and <= %d (MaxSteps)", c.LogEvery, MaxSteps)
 	}
 	if c.LogEvery == 0 {
 		c.LogEvery = 1
 	}
-	if c.CheckpointEvery < 0 {
-		return c, fmt.Errorf("Config.CheckpointEvery=%d out of range: must be >= 0", c.CheckpointEvery)
+	if c.CheckpointEvery < 0 || c.CheckpointEvery > MaxSteps {
+		return c, fmt.Errorf("Config.CheckpointEvery=%d out of range: must be >= 0 and <= %d (MaxSteps)", c.CheckpointEvery, MaxSteps)
+	}
+	if err := validname.Label(c.Name); err != nil {
+		return c, fmt.Errorf("Config.Name=%.40q is invalid: %w", c.Name, err)
+	}
+	if err := validname.Label(stepper.Name()); err != nil {
+		return c, fmt.Errorf("the stepper's Name()=%.40q is invalid: %w", stepper.Name(), err)
+	}
+	if c.CheckpointDir != "" && (len(ds.Name()) > maxNameBytes || !utf8.ValidString(ds.Name())) {
+		return c, fmt.Errorf("the dataset's name (%.40q, %d bytes) cannot be saved in a checkpoint: it must be valid UTF-8 "+
+			"of at most %d bytes", ds.Name(), len(ds.Name()), maxNameBytes)
 	}
 	if c.CheckpointEvery > 0 && c.CheckpointDir == "" {
 		return c, fmt.Errorf("Config.CheckpointEvery=%d needs Config.CheckpointDir", c.CheckpointEvery)
@@ -154,7 +175,7 @@ func Run(backend compute.Backend, store *model.Store, lossFn LossFn, ds *data.Da
 	case stepper == nil:
 		return nil, errors.New("train.Run: stepper is nil")
 	}
-	cfg, err := cfg.validate(ds)
+	cfg, err := cfg.validate(ds, stepper)
 	if err != nil {
 		return nil, fmt.Errorf("train.Run: %w", err)
 	}

@@ -29,6 +29,7 @@ import (
 
 	"github.com/gomlx/gomlx/ml/train/optimizer"
 
+	"github.com/goptlab/goptlab/mlx/internal/validname"
 	"github.com/goptlab/goptlab/mlx/train"
 )
 
@@ -38,7 +39,8 @@ type Config struct {
 	LearningRate float64
 	// Epsilon is the perturbation scale ε, in (0, +Inf). MeZO's default is 1e-3.
 	Epsilon float64
-	// Directions is m, the number of two-point estimates averaged per step (n-SPSA), >= 1.
+	// Directions is m, the number of two-point estimates averaged per step (n-SPSA), in
+	// [1, MaxDirections].
 	Directions int
 	// WeightDecay is wd, in [0, +Inf): θ ← θ - lr·wd·θ for variables of rank >= 2
 	// (MeZO exempts biases and layer norms; here every rank-0/1 variable is exempt).
@@ -57,10 +59,18 @@ type Config struct {
 	// Trace records the seeds and projected gradients of every step (see [ZO.Trace]).
 	Trace bool
 	// Name labels the stepper in histories; empty means "zo-sgd", "zo-momentum" or "zo-" + the rule's name.
+	// It must be valid UTF-8 without control characters, not only spaces, of at most 1024 bytes.
 	Name string
-	// Scope is the Store scope of the stepper's own variables; empty means "/zo".
+	// Scope is the Store scope of the stepper's own variables, e.g. "/zo" or "zo2"; empty
+	// means "/zo". Its "/"-separated parts must be non-empty names without control
+	// characters or spaces at their ends (at most 1024 bytes in all).
 	Scope string
 }
+
+// MaxDirections is the largest Config.Directions. The step graph holds two forward passes
+// per direction (they are unrolled, not looped), so a graph of this many already takes
+// minutes to build and compile; more would not fit in memory for any real model.
+const MaxDirections = 1024
 
 // DefaultConfig returns MeZO's defaults: lr 1e-6 (their full fine-tuning range is 1e-6..1e-7;
 // small models tolerate much larger rates), ε = 1e-3, one direction, no weight decay.
@@ -91,8 +101,8 @@ func (c Config) Validate() error {
 	if err := finiteIn("Epsilon", c.Epsilon, 0, true, math.Inf(1), true); err != nil {
 		return err
 	}
-	if c.Directions < 1 {
-		return fmt.Errorf("zo: Directions=%d out of range: must be >= 1", c.Directions)
+	if c.Directions < 1 || c.Directions > MaxDirections {
+		return fmt.Errorf("zo: Directions=%d out of range: must be >= 1 and <= %d (MaxDirections)", c.Directions, MaxDirections)
 	}
 	if err := finiteIn("WeightDecay", c.WeightDecay, 0, false, math.Inf(1), true); err != nil {
 		return err
@@ -115,6 +125,12 @@ func (c Config) Validate() error {
 		if err := c.Mask.validate(); err != nil {
 			return err
 		}
+	}
+	if err := validname.Label(c.Name); err != nil {
+		return fmt.Errorf("zo: Name=%.40q is invalid: %w", c.Name, err)
+	}
+	if err := validname.ScopePath(c.Scope); err != nil {
+		return fmt.Errorf("zo: Scope=%.40q is invalid: %w", c.Scope, err)
 	}
 	return nil
 }
