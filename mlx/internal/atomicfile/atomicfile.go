@@ -19,8 +19,15 @@ import (
 //
 // If write or any of these steps fails, the temporary file is removed and path is left
 // untouched. The new file keeps the permission bits of the file it replaces, or gets perm
-// if there was none. Write does not create the directory.
+// if there was none; if path is a symbolic link, the file it points to is replaced. Write
+// does not create the directory.
 func Write(path, pattern string, perm fs.FileMode, write func(io.Writer) error) (err error) {
+	// A symbolic link is kept: the file it points to is replaced.
+	if info, lerr := os.Lstat(path); lerr == nil && info.Mode()&fs.ModeSymlink != 0 {
+		if path, err = filepath.EvalSymlinks(path); err != nil {
+			return err
+		}
+	}
 	dir := filepath.Dir(path)
 	if info, serr := os.Stat(path); serr == nil {
 		if !info.Mode().IsRegular() {
