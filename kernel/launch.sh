@@ -4,6 +4,11 @@
 # plugin from the project's .xla folder. Jupyter runs it as
 #   kernel/launch.sh {connection_file}
 # (see kernel/install-kernelspec.sh, which writes the kernel.json that says so).
+#
+# GoNB runs under procguard (kernel/procguard), which owns every process the kernel
+# starts: a forced shutdown or restart, or Jupyter's SIGTERM, stops them all (gopls
+# included), and an interrupt (SIGINT, kernelspec interrupt_mode "signal") stops the
+# running cell's whole process tree, go build included.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -25,7 +30,13 @@ command -v go >/dev/null 2>&1 ||
 
 gonb="$root/.tools/bin/gonb"
 [ -x "$gonb" ] || fail "GoNB is not built ($gonb is missing): run 'make setup' in $root"
-export PATH="$root/.tools/bin:$PATH"
+procguard="$root/.tools/bin/procguard"
+[ -x "$procguard" ] || fail "the kernel's supervisor is not built ($procguard is missing): run 'make setup' in $root"
+# kernel/shims wraps go (it restores GoNB's go.mod/go.work when a cell deleted them)
+# and gopls (without its telemetry sidecar process); they run the real ones.
+GOPTLAB_REAL_GO="$(command -v go)"
+export GOPTLAB_REAL_GO GOPTLAB_REAL_GOPLS="$root/.tools/bin/gopls"
+export PATH="$root/kernel/shims:$root/.tools/bin:$PATH"
 
 # XLA on CPU: the plugin that 'make setup' installs from the xla-cpu-pjrt wheel.
 # GoMLX's download of plugins from the network is off: it cannot work offline.
@@ -57,12 +68,26 @@ fi
 GOFLAGS="$(go env GOFLAGS) -ldflags=-w"
 export GOFLAGS
 
-# GoNB's own log goes to a file, not to JupyterLab's console; errors still reach stderr.
+# GoNB's own log (klog, INFO and up) goes to .jupyter/log/gonb.log, shared by all
+# kernels (each line carries the kernel's id); errors also reach stderr, that is
+# JupyterLab's console. GoNB v0.11.5 logs only to a file given with --extra_log
+# (without it, klog's output goes to a nil file and is lost), and then writes a test
+# line at each severity: procguard drops the ERROR one ("main.go:NNN] [id] Error
+# message") from stderr.
 log_dir="$root/.jupyter/log"
 mkdir -p "$log_dir"
+log="$log_dir/gonb.log"
+# One previous generation is kept: the log restarts when it passes 20 MB.
+if [ -f "$log" ] && [ "$(wc -c <"$log")" -gt $((20 * 1024 * 1024)) ]; then
+	mv -f "$log" "$log.1"
+fi
+selftest='^E[0-9]{4} [0-9:.]+ +[0-9]+ main\.go:[0-9]+\] .*Error message$'
 
 # Extra GoNB flags, e.g. GOPTLAB_GONB_FLAGS="--raw_error" for command-line tests.
+# -exclusive: a restarted kernel (same connection file, same ports) starts GoNB only
+# once its predecessor's processes are gone.
 # shellcheck disable=SC2086
-exec "$gonb" --kernel "$1" --go_work="$root" \
-	--logtostderr=false --log_file="$log_dir/gonb.log" --stderrthreshold=ERROR \
+exec "$procguard" -exclusive="$1" -drop-stderr="$selftest" -- \
+	"$gonb" --kernel "$1" --go_work="$root" \
+	--logtostderr=false --extra_log="$log" --log_file=/dev/null --stderrthreshold=ERROR \
 	${GOPTLAB_GONB_FLAGS:-}
