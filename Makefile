@@ -68,10 +68,10 @@ $(STAMPS)/venv: kernel/requirements.txt kernel/constraints.txt
 
 # Go tools, built from go.mod's `tool` directives (GoNB, goimports) and from
 # kernel/gopls/go.mod (gopls v0.21.x needs an older golang.org/x/tools than GoMLX).
-$(STAMPS)/tools: go.mod go.sum kernel/gopls/go.mod kernel/gopls/go.sum
-	@echo "setup: building GoNB, goimports and gopls into $(TOOLS)"
+$(STAMPS)/tools: go.mod go.sum kernel/gopls/go.mod kernel/gopls/go.sum $(wildcard kernel/procguard/*.go)
+	@echo "setup: building GoNB, goimports, gopls and procguard (the kernel's supervisor) into $(TOOLS)"
 	@mkdir -p $(TOOLS)
-	@GOBIN="$$PWD/$(TOOLS)" go install tool
+	@GOBIN="$$PWD/$(TOOLS)" go install tool ./kernel/procguard
 	@root="$$PWD" && cd kernel/gopls && GOBIN="$$root/$(TOOLS)" go install tool
 	@# GoNB runs `go get` in each notebook's module: with every module of the graph in the
 	@# module cache, notebooks work offline (GOPROXY=off), as the kernel tests check.
