@@ -12,7 +12,7 @@ import uuid
 import pytest
 
 from conftest import KERNEL_NAME, ROOT
-from kernelclient import fresh_kernel, launcher
+from kernelclient import complete_until, fresh_kernel, launcher
 
 # The first cell of a new notebook: our module and GoMLX, no set-up cell, one training step.
 # The model is y = x.w with w = (0.5, -0.25): its loss on this batch before the step is
@@ -87,9 +87,11 @@ def test_backend_env_is_honoured_and_bad_values_are_explained():
 
 
 def test_completion_sees_our_module():
+    # gopls starts with the kernel and completes nothing until it has loaded the module (seconds,
+    # or minutes on a loaded machine): ask again until it answers, within a liveness bound.
     with fresh_kernel() as kernel:
         code = 'import "github.com/goptlab/goptlab/mlx"\n%%\nmlx.MustBa'
-        reply = kernel.kc.complete(code, len(code), reply=True, timeout=60)
+        reply = complete_until(kernel, code, "MustBackend")
     assert reply["msg_type"] == "complete_reply"
     assert "MustBackend" in reply["content"]["matches"], reply["content"]
 
