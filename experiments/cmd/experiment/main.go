@@ -2,7 +2,7 @@
 //
 //	go run ./experiments/cmd/experiment [flags] FAMILY
 //
-// FAMILY is one of: adahessian, adan. Flags:
+// FAMILY is one of: adahessian, adan, zo. Flags:
 //
 //	-size tiny|default|paper   how big (default: default)
 //	-seeds N                   evaluation seeds (default: the size's)
@@ -26,6 +26,7 @@ import (
 	"github.com/goptlab/goptlab/experiments"
 	"github.com/goptlab/goptlab/experiments/adahessian"
 	"github.com/goptlab/goptlab/experiments/adan"
+	zoexp "github.com/goptlab/goptlab/experiments/zo"
 )
 
 func main() {
@@ -39,7 +40,7 @@ func run(args []string) int {
 	out := fs.String("out", "", "output folder (default results/FAMILY-SIZE)")
 	dataDir := fs.String("data", "", "data set folder (default: the loader's)")
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: experiment [flags] FAMILY   (FAMILY: adahessian, adan)")
+		fmt.Fprintln(fs.Output(), "usage: experiment [flags] FAMILY   (FAMILY: adahessian, adan, zo)")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -128,8 +129,39 @@ func run(args []string) int {
 			return 1
 		}
 		fmt.Printf("wrote %s (%.0f s)\n", *out, res.Timing.WallSeconds)
+	case "zo":
+		cfg, err := zoexp.DefaultConfig(sz)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "experiment:", err)
+			return 2
+		}
+		if *seeds > 0 {
+			cfg.Seeds = *seeds
+		}
+		cfg.DataDir = *dataDir
+		if err := cfg.Validate(); err != nil {
+			fmt.Fprintln(os.Stderr, "experiment:", err)
+			return 2
+		}
+		res, err := zoexp.Run(ctx, cfg, os.Stdout)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "experiment:", err)
+			if errors.Is(err, context.Canceled) {
+				fmt.Fprintln(os.Stderr, "experiment: interrupted: no result files written")
+			}
+			return 1
+		}
+		if err := experiments.WriteFiles(*out, res, res.Timing, res.Histories); err != nil {
+			fmt.Fprintln(os.Stderr, "experiment:", err)
+			return 1
+		}
+		if err := experiments.WriteVerdicts(os.Stdout, res.Verdicts()); err != nil {
+			fmt.Fprintln(os.Stderr, "experiment:", err)
+			return 1
+		}
+		fmt.Printf("wrote %s (%.0f s)\n", *out, res.Timing.WallSeconds)
 	default:
-		fmt.Fprintf(os.Stderr, "experiment: unknown family %q: use adahessian or adan\n", family)
+		fmt.Fprintf(os.Stderr, "experiment: unknown family %q: use adahessian, adan or zo\n", family)
 		return 2
 	}
 	return 0
