@@ -1,7 +1,8 @@
 // Package live shows the progress of a training run while it trains: in a GoNB notebook,
 // a progress bar (step, steps/s, ETA, latest metrics) and a loss plot, both updated in
 // place, so the cell output does not grow; elsewhere, one terminal line rewritten with a
-// carriage return.
+// carriage return. Until the first step arrives (train.Run compiles the step first), the
+// notebook view shows "compiling… N s", refreshed every second.
 //
 // A training loop calls [View.Update] after each logged step (it has the signature of the
 // callback func(*history.History) error), and [View.Close] at the end:
@@ -25,6 +26,7 @@ import (
 	"math"
 	"os"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -47,6 +49,15 @@ type View struct {
 	now        func() time.Time
 	progressID string
 	plotID     string
+
+	// In a notebook, from New until the first update, a ticker goroutine shows
+	// "compiling… N s" every second; mu orders its refreshes with Update and Close.
+	mu        sync.Mutex
+	start     time.Time
+	compiling bool
+	tickQuit  chan struct{}
+	tickDone  chan struct{}
+	tickErr   error
 
 	updates      int
 	lastRefresh  time.Time
@@ -142,22 +153,79 @@ func Output(w io.Writer) Option { return func(v *settings) { v.out = w } }
 func SaveTo(path string) Option { return func(v *settings) { v.savePath = path } }
 
 // New returns a view of a run of total steps (0 if unknown: no percentage or ETA then).
-// In a GoNB notebook (gonbui.IsNotebook) it updates two output blocks in place; elsewhere
-// it writes a progress line to the terminal.
+// In a GoNB notebook (gonbui.IsNotebook) it updates two output blocks in place, and shows
+// "compiling… N s" from now until the first update (train.Run's first OnStep call comes
+// after compilation): call it just before the run. Elsewhere it writes a progress line to
+// the terminal.
 func New(total int, opts ...Option) *View {
-	v := &View{settings: newSettings(opts), total: total, now: time.Now}
+	var disp display
 	if gonbui.IsNotebook {
-		v.disp = gonbDisplay{}
+		disp = gonbDisplay{}
 	}
+	return newView(total, disp, time.Now, secondTicker, opts)
+}
+
+// newView returns a view showing on disp (nil: the terminal), starting the compile ticker
+// in a notebook.
+func newView(total int, disp display, now func() time.Time, newTicker func() (<-chan time.Time, func()), opts []Option) *View {
+	v := &View{settings: newSettings(opts), total: total, disp: disp, now: now}
 	id := gonbui.UniqueId()
 	v.progressID, v.plotID = "live_progress_"+id, "live_plot_"+id
+	v.start = v.now()
+	if v.disp != nil {
+		v.compiling = true
+		v.tickErr = v.showCompiling()
+		v.tickQuit, v.tickDone = make(chan struct{}), make(chan struct{})
+		ticks, stop := newTicker()
+		go v.tick(ticks, stop)
+	}
 	return v
+}
+
+// tick shows the compile time at each tick until the first update or Close.
+func (v *View) tick(ticks <-chan time.Time, stop func()) {
+	defer close(v.tickDone)
+	defer stop()
+	for {
+		select {
+		case <-v.tickQuit:
+			return
+		case <-ticks:
+			v.mu.Lock()
+			if !v.compiling {
+				v.mu.Unlock()
+				return
+			}
+			v.tickErr = firstErr(v.tickErr, v.showCompiling())
+			v.mu.Unlock()
+		}
+	}
+}
+
+// stopCompiling ends the compile display (v.mu held); the ticker goroutine returns at its
+// next wake-up.
+func (v *View) stopCompiling() {
+	if v.compiling {
+		v.compiling = false
+		close(v.tickQuit)
+	}
+}
+
+func (v *View) showCompiling() error {
+	text := fmt.Sprintf("compiling… %d s", int(v.now().Sub(v.start).Seconds()))
+	if v.total > 0 {
+		text = fmt.Sprintf("step 0/%d · %s", v.total, text)
+	}
+	h := `<div style="font-family:monospace;font-size:13px;line-height:1.6">` + html.EscapeString(text) + "</div>"
+	return v.disp.update(v.progressID, htmlBundle(h, text))
 }
 
 // Update shows the latest state of h. Call it after each logged step; it returns errors
 // from drawing the plot (e.g. a non-positive loss with plots.LogY()) or from the notebook
 // connection, with context. A history without records is ignored.
 func (v *View) Update(h *history.History) error {
+	v.mu.Lock()
+	defer v.mu.Unlock()
 	if v.closed {
 		return fmt.Errorf("live: Update after Close")
 	}
@@ -166,6 +234,11 @@ func (v *View) Update(h *history.History) error {
 	}
 	if len(h.Records) == 0 {
 		return nil
+	}
+	v.stopCompiling()
+	if err := v.tickErr; err != nil {
+		v.tickErr = nil
+		return err
 	}
 	v.updates++
 	v.last = h
@@ -188,11 +261,31 @@ func (v *View) Update(h *history.History) error {
 // a last redraw; outside a notebook it ends the progress line with a newline. It is safe to
 // call more than once.
 func (v *View) Close() error {
+	v.mu.Lock()
 	if v.closed {
+		v.mu.Unlock()
 		return nil
 	}
 	v.closed = true
+	stillCompiling := v.compiling
+	v.stopCompiling()
+	v.mu.Unlock()
+	if v.tickDone != nil {
+		<-v.tickDone // the ticker may be waiting for the lock: wait without it
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if err := v.tickErr; err != nil {
+		return err
+	}
 	if v.last == nil {
+		if stillCompiling { // closed before any step: say so rather than "compiling"
+			text := fmt.Sprintf("stopped after %s, before the first step", formatDuration(v.now().Sub(v.start).Seconds()))
+			if err := v.disp.update(v.progressID, htmlBundle(`<div style="font-family:monospace;font-size:13px">`+html.EscapeString(text)+"</div>", text)); err != nil {
+				return err
+			}
+			return v.disp.flush()
+		}
 		return nil
 	}
 	if err := v.showProgress(v.last, true); err != nil {
@@ -210,7 +303,11 @@ func (v *View) Close() error {
 }
 
 // Redraws returns how many times the plot has been drawn.
-func (v *View) Redraws() int { return v.redraws }
+func (v *View) Redraws() int {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.redraws
+}
 
 func (v *View) redraw(h *history.History) error {
 	last, _ := h.Last()

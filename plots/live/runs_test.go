@@ -385,3 +385,48 @@ func TestTableText(t *testing.T) {
 		t.Errorf("run names are not escaped in the HTML table: %s", h)
 	}
 }
+
+// A single-run View shows the compile time from New until its first update.
+func TestViewCompiling(t *testing.T) {
+	d, clock, ticker := newSyncDisplay(), &manualClock{}, &manualTicker{}
+	clock.set(0)
+	v := newView(100, d, clock.now, ticker.start, []Option{MinInterval(0)})
+	if got := d.waitForText(v.progressID, "compiling"); got != "step 0/100 · compiling… 0 s" {
+		t.Errorf("progress right after New = %q", got)
+	}
+	clock.set(2.5)
+	ticker.ticks <- time.Time{}
+	d.waitForText(v.progressID, "compiling… 2 s")
+	h := history.New("adam", "adam", 1)
+	h.Add(lossRecord(1))
+	if err := v.Update(h); err != nil {
+		t.Fatal(err)
+	}
+	if got := d.waitForText(v.progressID, "1/100"); strings.Contains(got, "compiling") {
+		t.Errorf("progress after the first step still says compiling: %q", got)
+	}
+	<-ticker.stopped // the first update stops the ticker
+	if err := v.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := d.last(v.progressID).Data[protocol.MIMETextPlain].(string); strings.Contains(got, "compiling") {
+		t.Errorf("final progress %q", got)
+	}
+}
+
+func TestViewClosedWhileCompiling(t *testing.T) {
+	d, clock, ticker := newSyncDisplay(), &manualClock{}, &manualTicker{}
+	clock.set(0)
+	v := newView(0, d, clock.now, ticker.start, nil)
+	clock.set(4)
+	if err := v.Close(); err != nil {
+		t.Fatal(err)
+	}
+	<-ticker.stopped
+	if got, want := d.last(v.progressID).Data[protocol.MIMETextPlain], "stopped after 0:04, before the first step"; got != want {
+		t.Errorf("progress after Close = %q, want %q", got, want)
+	}
+	if d.flushes != 1 {
+		t.Errorf("%d flushes, want 1", d.flushes)
+	}
+}
