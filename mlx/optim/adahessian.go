@@ -20,11 +20,12 @@ type AdaHessianConfig struct {
 	WeightDecay float64
 	// HessianPower is the exponent k of the denominator, in (0, 1].
 	HessianPower float64
-	// Probes is the number of Hutchinson probes averaged per Hessian estimate, >= 1.
+	// Probes is the number of Hutchinson probes averaged per Hessian estimate, in
+	// [1, MaxProbes]; each adds a Hessian-vector product to the step.
 	Probes int
 	// Gaussian draws N(0, 1) probes instead of Rademacher (+-1) ones.
 	Gaussian bool
-	// UpdateEvery refreshes the Hessian average every N steps (>= 1); between refreshes the
+	// UpdateEvery refreshes the Hessian average every N steps (in [1, MaxSteps]); between refreshes the
 	// second moment is kept. The Hessian-vector product is still built in every step's graph
 	// and selected with Where: it changes the algorithm, not the cost per step.
 	UpdateEvery int
@@ -63,8 +64,8 @@ func DefaultAdaHessian() AdaHessianConfig {
 // It needs second-order autodiff: [AdaHessian.UpdateGraphWithGradients] differentiates the
 // gradients it is given, so they must be autodiff gradients of the loss built in the same
 // graph (a gradient estimate that does not depend on the parameters gives Hz = 0). Gradient
-// rules missing in GoMLX for second order through max-pooling and batch normalization are
-// registered by this package (see vjp.go).
+// rules missing in GoMLX for second order through max-pooling, batch normalization and
+// stacked convolutions are registered by this package (see vjp.go).
 type AdaHessian struct {
 	base
 	cfg AdaHessianConfig
@@ -81,8 +82,8 @@ func NewAdaHessian(cfg AdaHessianConfig) (*AdaHessian, error) {
 	if !finite(cfg.HessianPower) || cfg.HessianPower <= 0 || cfg.HessianPower > 1 {
 		ck.fail("HessianPower=%g is out of range: it must be in (0, 1]", cfg.HessianPower)
 	}
-	ck.intAtLeast("Probes", cfg.Probes, 1)
-	ck.intAtLeast("UpdateEvery", cfg.UpdateEvery, 1)
+	ck.intIn("Probes", cfg.Probes, 1, MaxProbes)
+	ck.intIn("UpdateEvery", cfg.UpdateEvery, 1, MaxSteps)
 	if axes := cfg.KernelSpatialAxes; len(axes) != 0 &&
 		(len(axes) != 2 || axes[0] == axes[1] || axes[0] < 0 || axes[0] > 3 || axes[1] < 0 || axes[1] > 3) {
 		ck.fail("KernelSpatialAxes=%v is invalid: it must be two distinct axes in [0, 3], or empty", axes)
@@ -161,8 +162,8 @@ func HutchinsonDiagonal(scope *model.Scope, grads []*Node, probes int, gaussian 
 	if len(grads) == 0 {
 		exceptions.Panicf("optim.HutchinsonDiagonal: %v", errNoGradients)
 	}
-	if probes < 1 {
-		exceptions.Panicf("optim.HutchinsonDiagonal: probes=%d is out of range: it must be >= 1", probes)
+	if probes < 1 || probes > MaxProbes {
+		exceptions.Panicf("optim.HutchinsonDiagonal: probes=%d is out of range: it must be in [1, %d]", probes, MaxProbes)
 	}
 	g := grads[0].Graph()
 	vars := trainableVars(scope, g)

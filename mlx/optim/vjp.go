@@ -27,7 +27,9 @@ import (
 //     everywhere, as GoMLX already does for the logical operations.
 //   - Identity: pass-through.
 //   - ConvGeneral: GoMLX's rule is kept but extended to the permuted-axes and input-dilated
-//     convolutions that the gradient of a convolution creates (see convVJP).
+//     convolutions that the gradient of a convolution creates (see convVJP), including the
+//     input dilations [1, 1] of a stride-1 convolution's input gradient (two stacked
+//     convolutions, as in models.CNN with two blocks).
 //
 // Rules already present in GoMLX are left alone, except BatchNormForTraining and
 // ConvGeneral. The node parameters (window sizes, epsilon, ...) are private fields of
@@ -65,7 +67,8 @@ func init() {
 //     channel axis, and so on): GoMLX's rule fails on such layouts. We transpose the operands
 //     to the canonical layout (batch, spatial..., channels; kernel spatial..., in, out), apply
 //     the rule there, and transpose the results back.
-//   - Input dilation (the input gradient of a strided convolution): GoMLX's rule refuses it.
+//   - Input dilation (the input gradient of a convolution with strides set, even to 1): GoMLX's
+//     rule refuses any input dilations that are set.
 //     Such a convolution equals the convolution, without input dilation, of the input dilated
 //     explicitly by interior zero-padding; the input's VJP is the strided slice of the padded
 //     input's VJP.
@@ -121,13 +124,13 @@ func inversePerm(perm []int) []int {
 // convInputDilationVJP handles input dilation of a canonical convolution (see convVJP).
 func convInputDilationVJP(orig VJP, node *Node, vjps []*Node, outputShape shapes.Shape) []*Node {
 	dil := mustIntsField(node, "inputDilations")
-	dilated := false
-	for _, d := range dil {
-		dilated = dilated || d > 1
-	}
-	if !dilated {
+	if len(dil) == 0 {
 		return orig(node, vjps, outputShape)
 	}
+	// GoMLX's rule refuses any input dilations that are set, even all ones: the input gradient
+	// of a stride-1 convolution (e.g. layers.Convolution's, which sets strides to 1) is a
+	// convolution with input dilations [1, 1], so second order through two stacked
+	// convolutions needs this path too.
 	in := node.Inputs()
 	x, kernel := in[0], in[1]
 	axes := mustConvAxes(node)
@@ -137,19 +140,24 @@ func convInputDilationVJP(orig VJP, node *Node, vjps []*Node, outputShape shapes
 	for i := range sliceAxes {
 		sliceAxes[i] = AxisRange()
 	}
+	dilated := false
 	for i, axis := range axes.InputSpatial {
 		if i < len(dil) && dil[i] > 1 {
 			padAxes[axis] = PadAxis{Interior: dil[i] - 1}
 			sliceAxes[axis] = AxisRange().Stride(dil[i])
+			dilated = true
 		}
 	}
-	padded := Pad(x, ScalarZero(x.Graph(), x.DType()), padAxes...)
+	padded := x
+	if dilated {
+		padded = Pad(x, ScalarZero(x.Graph(), x.DType()), padAxes...)
+	}
 	conv := ConvGeneral(padded, kernel, axes, mustIntsField(node, "strides"), mustPaddingsField(node, "paddings"),
 		nil, mustIntsField(node, "kernelDilations"), channelGroups, batchGroups)
 	grads := orig(conv, vjps, outputShape)
-	var gradX *Node
-	if grads[0] != nil {
-		gradX = Slice(grads[0], sliceAxes...)
+	gradX := grads[0]
+	if gradX != nil && dilated {
+		gradX = Slice(gradX, sliceAxes...)
 	}
 	return []*Node{gradX, grads[1]}
 }

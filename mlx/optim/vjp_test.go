@@ -122,6 +122,21 @@ func TestVJPRules(t *testing.T) {
 			k := Reshape(Const(x.Graph(), fixedRand(9, 3*3*2*2, -1, 1)), 3, 3, 2, 2)
 			return Square(Convolve(x, k).Strides(2).PadSame().Done())
 		}, 7), true, compute.OpTypeInvalid},
+		// layers.Convolution sets strides to 1: the input gradient of such a convolution is
+		// a convolution with input dilations [1, 1], whose gradient GoMLX refuses.
+		{"conv_stride1", []int{2, 4, 4, 2}, -1, 1, weighted(func(x *Node) *Node {
+			k := Reshape(Const(x.Graph(), fixedRand(10, 3*3*2*3, -1, 1)), 3, 3, 2, 3)
+			return Square(Convolve(x, k).Strides(1).PadSame().Done())
+		}, 8), true, compute.OpTypeInvalid},
+		// The two-block CNN's case: the first block's kernel, differentiated twice through
+		// the second block's convolution and the max-poolings.
+		{"two_conv_blocks_first_kernel", []int{3, 3, 1, 2}, -1, 1, weighted(func(k1 *Node) *Node {
+			g := k1.Graph()
+			x := Reshape(Const(g, fixedRand(11, 2*8*8, -1, 1)), 2, 8, 8, 1)
+			k2 := Reshape(Const(g, fixedRand(12, 3*3*2*3, -1, 1)), 3, 3, 2, 3)
+			h := MaxPool(Tanh(Convolve(x, k1).Strides(1).PadSame().Done())).Window(2).Done()
+			return MaxPool(Tanh(Convolve(h, k2).Strides(1).PadSame().Done())).Window(2).Done()
+		}, 9), true, compute.OpTypeInvalid},
 	}
 	mlxtest.ForEach(t, func(t *testing.T, backend compute.Backend) {
 		for i, c := range cases {
