@@ -12,7 +12,8 @@ type Common struct {
 	Schedule Schedule
 	// ScopeName names the absolute scope "/"+ScopeName under which the optimizer keeps its
 	// state, so checkpoints save and restore it. Two optimizers on the same model.Store
-	// (e.g. the inner and outer optimizers of DiLoCo) need different names.
+	// (e.g. the inner and outer optimizers of DiLoCo) need different names. It must be
+	// 1 to MaxScopeNameLen bytes of printable characters, without '/' or spaces.
 	ScopeName string
 	// DType is the dtype of the optimizer's state and arithmetic; dtypes.InvalidDType
 	// (the zero value) means the loss's dtype.

@@ -1,6 +1,7 @@
 package optim
 
 import (
+	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -46,17 +47,30 @@ func TestValidation(t *testing.T) {
 	add("adan beta3", adan(func(c *AdanConfig) { c.Beta3 = 1.5 }), "Beta3=1.5", "[0, 1)")
 	add("adan max grad norm", adan(func(c *AdanConfig) { c.MaxGradNorm = -1 }), "MaxGradNorm=-1", ">= 0")
 	add("adahessian power", ah(func(c *AdaHessianConfig) { c.HessianPower = 1.5 }), "HessianPower=1.5", "(0, 1]")
-	add("adahessian probes", ah(func(c *AdaHessianConfig) { c.Probes = 0 }), "Probes=0", ">= 1")
-	add("adahessian update every", ah(func(c *AdaHessianConfig) { c.UpdateEvery = 0 }), "UpdateEvery=0", ">= 1")
+	add("adahessian probes", ah(func(c *AdaHessianConfig) { c.Probes = 0 }), "Probes=0", "[1, ")
+	add("adahessian update every", ah(func(c *AdaHessianConfig) { c.UpdateEvery = 0 }), "UpdateEvery=0", "[1, ")
 	add("adahessian axes", ah(func(c *AdaHessianConfig) { c.KernelSpatialAxes = []int{1, 1} }), "KernelSpatialAxes", "distinct")
 	add("empty scope", adam(func(c *AdamConfig) { c.ScopeName = "" }), "ScopeName")
 	add("scope with slash", adam(func(c *AdamConfig) { c.ScopeName = "a/b" }), "ScopeName", "'/'")
+	add("scope with space", adam(func(c *AdamConfig) { c.ScopeName = "my adam" }), "ScopeName", "spaces")
+	add("scope of spaces", adam(func(c *AdamConfig) { c.ScopeName = "   " }), "ScopeName", "spaces")
+	add("scope with NUL", adam(func(c *AdamConfig) { c.ScopeName = "adam\x00" }), "ScopeName", "printable")
+	add("scope too long", adam(func(c *AdamConfig) { c.ScopeName = strings.Repeat("a", MaxScopeNameLen+1) }), "ScopeName", "128 bytes")
+	add("adahessian probes huge", ah(func(c *AdaHessianConfig) { c.Probes = math.MaxInt }),
+		fmt.Sprintf("Probes=%d", math.MaxInt), fmt.Sprintf("[1, %d]", MaxProbes))
+	add("adahessian update every huge", ah(func(c *AdaHessianConfig) { c.UpdateEvery = math.MaxInt }),
+		fmt.Sprintf("UpdateEvery=%d", math.MaxInt), fmt.Sprintf("[1, %d]", MaxSteps))
+	add("schedule warmup huge", adam(func(c *AdamConfig) { c.Schedule = Schedule{WarmupSteps: math.MaxInt} }),
+		fmt.Sprintf("Schedule.WarmupSteps=%d", math.MaxInt), fmt.Sprintf("[0, %d]", MaxSteps))
+	add("schedule decay steps huge", adam(func(c *AdamConfig) {
+		c.Schedule = Schedule{Decay: DecayCosine, DecaySteps: MaxSteps + 1}
+	}), fmt.Sprintf("Schedule.DecaySteps=%d", MaxSteps+1), fmt.Sprintf("[0, %d]", MaxSteps))
 	add("int dtype", adam(func(c *AdamConfig) { c.DType = dtypes.Int32 }), "DType", "float")
 	add("schedule final", adam(func(c *AdamConfig) {
 		c.Schedule = Schedule{Decay: DecayCosine, DecaySteps: 10, FinalFactor: 2}
 	}), "Schedule.FinalFactor=2", "[0, 1]")
 	add("schedule decay steps", adam(func(c *AdamConfig) { c.Schedule = Schedule{Decay: DecayLinear} }), "Schedule.DecaySteps=0", ">= 1")
-	add("schedule warmup", adam(func(c *AdamConfig) { c.Schedule = Schedule{WarmupSteps: -1} }), "Schedule.WarmupSteps=-1", ">= 0")
+	add("schedule warmup", adam(func(c *AdamConfig) { c.Schedule = Schedule{WarmupSteps: -1} }), "Schedule.WarmupSteps=-1", "[0, ")
 	_, err := NewLion(LionConfig{Common: Common{LR: 1e-4, ScopeName: "lion"}, Beta1: 0.9, Beta2: 1})
 	add("lion beta2", err, "Beta2=1", "[0, 1)")
 	_, err = NewAdaBelief(AdaBeliefConfig{Common: Common{LR: 1e-3, ScopeName: "ab"}, Beta1: 0.9, Beta2: 0.999})
@@ -75,6 +89,13 @@ func TestValidation(t *testing.T) {
 				t.Errorf("%s: error %q does not mention %q", c.name, c.err, w)
 			}
 		}
+	}
+	// The bounds themselves are valid.
+	edge := DefaultAdaHessian()
+	edge.Probes, edge.UpdateEvery, edge.ScopeName = MaxProbes, MaxSteps, "ada-hessian_2.ü"
+	edge.Schedule = Schedule{WarmupSteps: MaxSteps, Decay: DecayLinear, DecaySteps: MaxSteps}
+	if _, err := NewAdaHessian(edge); err != nil {
+		t.Errorf("settings at the bounds rejected: %v", err)
 	}
 	// The defaults are valid.
 	for name, err := range map[string]error{

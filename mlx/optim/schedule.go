@@ -45,11 +45,13 @@ func (d Decay) String() string {
 //
 // After WarmupSteps+DecaySteps steps the factor stays at FinalFactor.
 type Schedule struct {
-	// WarmupSteps is the length of the linear warm-up from lr/WarmupSteps to lr; 0 means none.
+	// WarmupSteps is the length of the linear warm-up from lr/WarmupSteps to lr, in
+	// [0, MaxSteps]; 0 means none.
 	WarmupSteps int
 	// Decay selects the decay after the warm-up.
 	Decay Decay
-	// DecaySteps is the length of the decay; it must be >= 1 when Decay is not DecayNone.
+	// DecaySteps is the length of the decay, at most MaxSteps; it must be >= 1 when Decay
+	// is not DecayNone, and 0 otherwise.
 	DecaySteps int
 	// FinalFactor is the factor reached at the end of the decay, in [0, 1].
 	FinalFactor float64
@@ -58,8 +60,10 @@ type Schedule struct {
 // Validate returns an error naming the field that is out of range.
 func (s Schedule) Validate() error {
 	switch {
-	case s.WarmupSteps < 0:
-		return fmt.Errorf("Schedule.WarmupSteps=%d is out of range: it must be >= 0", s.WarmupSteps)
+	case s.WarmupSteps < 0 || s.WarmupSteps > MaxSteps:
+		return fmt.Errorf("Schedule.WarmupSteps=%d is out of range: it must be in [0, %d]", s.WarmupSteps, MaxSteps)
+	case s.DecaySteps < 0 || s.DecaySteps > MaxSteps:
+		return fmt.Errorf("Schedule.DecaySteps=%d is out of range: it must be in [0, %d] (>= 1 with a Decay)", s.DecaySteps, MaxSteps)
 	case s.Decay < DecayNone || s.Decay > DecayLinear:
 		return fmt.Errorf("Schedule.Decay=%d is invalid: it must be DecayNone, DecayCosine or DecayLinear", int(s.Decay))
 	case s.Decay != DecayNone && s.DecaySteps < 1:

@@ -4,7 +4,22 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Upper bounds of the integer settings. Larger values are never useful and would be
+// silently wrong or unusable, so they are rejected like negative ones.
+const (
+	// MaxSteps bounds step counts (Schedule.WarmupSteps and DecaySteps, AdaHessian's
+	// UpdateEvery): 2^24 = 16,777,216 is the largest count a float32 step counter (the
+	// optimizers compute the schedule in the loss's dtype) holds exactly.
+	MaxSteps = 1 << 24
+	// MaxProbes bounds AdaHessian's Probes: each probe adds one Hessian-vector product
+	// (a second backward pass) to the step's graph.
+	MaxProbes = 64
+	// MaxScopeNameLen bounds the length in bytes of an optimizer's ScopeName.
+	MaxScopeNameLen = 128
 )
 
 // checker collects the first hyperparameter error of a configuration, naming the
@@ -50,19 +65,36 @@ func (c *checker) closedUnit(name string, x float64) {
 	}
 }
 
-// intAtLeast checks n >= lo.
-func (c *checker) intAtLeast(name string, n, lo int) {
-	if n < lo {
-		c.fail("%s=%d is out of range: it must be >= %d", name, n, lo)
+// intIn checks lo <= n <= hi.
+func (c *checker) intIn(name string, n, lo, hi int) {
+	if n < lo || n > hi {
+		c.fail("%s=%d is out of range: it must be in [%d, %d]", name, n, lo, hi)
 	}
 }
 
-// scopeName checks a state scope name.
+// scopeNameRule is the rule that scopeName enforces, as error messages state it.
+const scopeNameRule = "it must be a non-empty name of at most 128 bytes of printable characters, without '/' or spaces"
+
+// scopeName checks a state scope name: it becomes a path component of the optimizer's
+// variables, shown in checkpoints and error messages.
 func (c *checker) scopeName(name string) {
 	if name == "" {
-		c.fail("ScopeName is empty: it must be a non-empty name without '/'")
-	} else if strings.ContainsRune(name, '/') {
-		c.fail("ScopeName=%q is invalid: it must be a non-empty name without '/'", name)
+		c.fail("ScopeName is empty: %s", scopeNameRule)
+		return
+	}
+	if len(name) > MaxScopeNameLen {
+		c.fail("ScopeName of %d bytes is too long: %s", len(name), scopeNameRule)
+		return
+	}
+	if !utf8.ValidString(name) {
+		c.fail("ScopeName=%q is not valid UTF-8: %s", name, scopeNameRule)
+		return
+	}
+	for _, r := range name {
+		if r == '/' || unicode.IsSpace(r) || !unicode.IsPrint(r) {
+			c.fail("ScopeName=%q is invalid (character %q): %s", name, r, scopeNameRule)
+			return
+		}
 	}
 }
 
