@@ -1,6 +1,8 @@
 package models_test
 
 import (
+	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -11,8 +13,10 @@ import (
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
 
+	"github.com/goptlab/goptlab/mlx/data"
 	"github.com/goptlab/goptlab/mlx/mlxtest"
 	"github.com/goptlab/goptlab/mlx/models"
+	"github.com/goptlab/goptlab/mlx/optim"
 	"github.com/goptlab/goptlab/mlx/train"
 )
 
@@ -100,3 +104,54 @@ func TestConfigValidation(t *testing.T) {
 }
 
 func tensorShape(dims ...int) shapes.Shape { return shapes.Make(dtypes.Float32, dims...) }
+
+// TestClassifierRejectsOutOfRangeLabels: a label outside [0, classes) (here -1 or 3 with 3
+// classes) gave a loss of -0 for its example and trained silently; the run must now stop
+// at step 1 with a NonFiniteError naming the label check and the valid range.
+func TestClassifierRejectsOutOfRangeLabels(t *testing.T) {
+	mlp := models.MLPConfig{Hidden: []int{4}, Outputs: 3}
+	dataset := func(bad int32) *data.Dataset {
+		x := make([]float32, 8*2)
+		y := make([]int32, 8)
+		for i := range y {
+			x[2*i], x[2*i+1] = float32(i)/8, float32(i%3)
+			y[i] = int32(i % 3)
+		}
+		y[5] = bad
+		ds, err := data.New("labels", []data.Column{{Dims: []int{2}, Float32: x}}, []data.Column{{Dims: []int{1}, Int32: y}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ds
+	}
+	mlxtest.ForEach(t, func(t *testing.T, backend compute.Backend) {
+		for _, bad := range []int32{-1, 3, 1 << 30} {
+			opt, err := optim.NewSGD(optim.DefaultSGD())
+			if err != nil {
+				t.Fatal(err)
+			}
+			hist, err := train.Run(backend, model.NewStore(), models.Classifier(mlp.Fn()), dataset(bad),
+				train.FirstOrder(opt, "sgd"), train.Config{Steps: 3, Seed: 1})
+			var nf *train.NonFiniteError
+			if !errors.As(err, &nf) {
+				t.Fatalf("label %d: want a NonFiniteError at step 1, got %v (history of %d steps)", bad, err, hist.Len())
+			}
+			if nf.Step != 1 || !slices.Contains(nf.All, models.InvalidLabelPath(3)) ||
+				!strings.Contains(err.Error(), "class_label_outside_[0,3)") {
+				t.Errorf("label %d: error %q: want step 1 and the variable %s", bad, err, models.InvalidLabelPath(3))
+			}
+			t.Logf("label %d: %v", bad, err)
+		}
+		// Valid labels: no error, and the flag variable stays 0.
+		store := model.NewStore()
+		opt, _ := optim.NewSGD(optim.DefaultSGD())
+		if _, err := train.Run(backend, store, models.Classifier(mlp.Fn()), dataset(2), train.FirstOrder(opt, "sgd"),
+			train.Config{Steps: 3, Seed: 1}); err != nil {
+			t.Fatalf("valid labels: %v", err)
+		}
+		flag := store.GetVariable(models.InvalidLabelPath(3))
+		if flag == nil || flag.MustValue().Value().(float32) != 0 {
+			t.Errorf("valid labels: flag variable %v, want 0", flag)
+		}
+	})
+}
