@@ -41,11 +41,12 @@ export GOMLX_NO_AUTO_INSTALL     := 1
 # Go files whose change means the build cache should be warmed again.
 GO_SOURCES := $(shell find . -name '*.go' -not -path './.*' 2>/dev/null)
 
-.PHONY: help setup lab test test-go test-kernel fuzz fuzz-ci bench-kernel bench vet uninstall prereqs
+.PHONY: help setup lab test test-go test-kernel fuzz fuzz-ci bench-kernel bench vet uninstall prereqs reproduce
 
 help:
 	@echo "make lab          set up (once) and start JupyterLab on 127.0.0.1 in notebooks/"
 	@echo "make test         set up (once) and run all tests: gofmt, go vet, go test, kernel tests, notebooks, fuzz"
+	@echo "make reproduce    run the experiment notebooks headless at SIZE (tiny, default, paper) into reports/<date>-<commit>/"
 	@echo "make bench-kernel time kernel start to first cell output, cold and warm, over 5 fresh kernels"
 	@echo "make bench        the optimizer benchmarks (bench-optim, bench-zo, bench-localsgd) on XLA CPU"
 	@echo "make fuzz         run every Go fuzz target for FUZZTIME each (default 10s; e.g. FUZZTIME=5m)"
@@ -141,6 +142,13 @@ fuzz-ci: setup
 	$(call fuzz_each,$(FUZZ_EXECS) executions,-fuzztime $(FUZZ_EXECS)x -fuzzminimizetime $(FUZZ_EXECS)x -parallel 1 -timeout 0)
 
 test: vet test-go test-kernel fuzz-ci
+
+# The experiment notebooks (notebooks/{adan,adahessian,zo,localsgd}.ipynb) run headless at SIZE
+# (tiny, default or paper), into reports/<date>-<commit>[-dirty][-SIZE]/: executed notebooks,
+# their HTML exports, each family's result files, REPORT.md and index.html.
+SIZE ?= default
+reproduce: setup
+	@$(VPY) experiments/reproduce.py --size '$(SIZE)'
 
 bench: setup
 	@go run ./cmd/bench-optim && go run ./cmd/bench-zo && go run ./cmd/bench-localsgd
