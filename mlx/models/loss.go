@@ -10,6 +10,7 @@ import (
 	"github.com/gomlx/gomlx/ml/train/metric"
 	"github.com/gomlx/gomlx/support/exceptions"
 
+	"github.com/goptlab/goptlab/mlx/data"
 	"github.com/goptlab/goptlab/mlx/train"
 )
 
@@ -25,11 +26,10 @@ func checkIO(what string, inputs, labels []*graph.Node) {
 //
 // Labels must be in [0, classes). A batch with a label outside that range (a -1 "ignore"
 // label, or 1-based labels) would otherwise train silently towards a meaningless loss of
-// -0 (its one-hot row is all zeros), so the loss checks the labels in the graph: for such
-// a batch the loss is NaN, and the store variable [InvalidLabelPath](classes) is set to
-// NaN (0 otherwise). train.Run checks both after every step, and stops at the first such
-// step with a train.NonFiniteError whose list names that variable, which reads, for 3
-// classes, "/models.Classifier/class_label_outside_[0,3)".
+// -0 (its one-hot row is all zeros), so the loss checks the labels in the graph and is NaN
+// for such a batch: train.Run stops at the first such step with a train.NonFiniteError
+// (and Config.SkipNonFinite discards the step). [CheckLabels] finds the bad label and
+// example on the host, before a run.
 func Classifier(fn Fn) train.LossFn {
 	return func(scope *model.Scope, inputs, labels []*graph.Node) *graph.Node {
 		checkIO("Classifier", inputs, labels)
@@ -38,32 +38,42 @@ func Classifier(fn Fn) train.LossFn {
 			exceptions.Panicf("models.Classifier: the model's logits must be [batch, classes], got shape %s", logits.Shape())
 		}
 		mean := graph.ReduceAllMean(loss.SparseCategoricalCrossEntropyLogits(labels, []*graph.Node{logits}))
-		return checkLabels(scope.Store(), labels[0], logits.Shape().Dim(-1), mean)
+		return nanUnlessLabelsIn(labels[0], logits.Shape().Dim(-1), mean)
 	}
 }
 
-// InvalidLabelPath is the path of the variable with which [Classifier] flags class labels
-// outside [0, classes).
-func InvalidLabelPath(classes int) string {
-	return fmt.Sprintf("/models.Classifier/class_label_outside_[0,%d)", classes)
-}
-
-// checkLabels returns loss, or NaN if a label is outside [0, classes); it also sets the flag
-// variable InvalidLabelPath(classes) to 0 or NaN. Called several times in one graph (SAM's
-// two evaluations, local SGD's workers), the flag is NaN if any call saw a bad label.
-func checkLabels(store *model.Store, labels *graph.Node, classes int, mean *graph.Node) *graph.Node {
+// nanUnlessLabelsIn returns loss if every label is in [0, classes), else NaN. Its gradient
+// is zero for such a batch.
+func nanUnlessLabelsIn(labels *graph.Node, classes int, loss *graph.Node) *graph.Node {
 	g := labels.Graph()
 	dt := labels.DType()
 	valid := graph.LogicalAll(graph.LogicalAnd(
 		graph.GreaterOrEqual(labels, graph.Scalar(g, dt, 0)),
 		graph.LessThan(labels, graph.Scalar(g, dt, classes))))
-	flag := store.VariableWithValue(InvalidLabelPath(classes), float32(0)).SetTrainable(false)
-	ok := graph.Scalar(g, flag.DType(), 0)
-	if flag.ChangedInGraph(g) {
-		ok = flag.NodeValue(g) // an earlier call in this graph: keep its verdict
+	return graph.Where(valid, loss, graph.Scalar(g, loss.DType(), math.NaN()))
+}
+
+// CheckLabels returns an error naming the first example of ds whose class label (its first
+// label column, of integers) is outside [0, classes), or nil if there is none: the host-side
+// check to run before training a [Classifier] on ds.
+func CheckLabels(ds *data.Dataset, classes int) error {
+	if ds == nil {
+		return fmt.Errorf("models.CheckLabels: dataset is nil")
 	}
-	flag.SetNodeValue(graph.Where(valid, ok, graph.Scalar(g, flag.DType(), math.NaN())))
-	return graph.Where(valid, mean, graph.Scalar(g, mean.DType(), math.NaN()))
+	if classes < 1 {
+		return fmt.Errorf("models.CheckLabels(%q): classes=%d out of range: must be >= 1", ds.Name(), classes)
+	}
+	cols := ds.Labels()
+	if len(cols) == 0 || cols[0].Int32 == nil {
+		return fmt.Errorf("models.CheckLabels(%q): the dataset has no integer label column", ds.Name())
+	}
+	for i, y := range cols[0].Int32 {
+		if y < 0 || int(y) >= classes {
+			return fmt.Errorf("models.CheckLabels(%q): label %d of example %d is outside the valid range [0, %d)",
+				ds.Name(), y, i, classes)
+		}
+	}
+	return nil
 }
 
 // Regressor returns the mean squared error of the model's predictions against

@@ -2,7 +2,7 @@ package models_test
 
 import (
 	"errors"
-	"slices"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -105,9 +105,10 @@ func TestConfigValidation(t *testing.T) {
 
 func tensorShape(dims ...int) shapes.Shape { return shapes.Make(dtypes.Float32, dims...) }
 
-// TestClassifierRejectsOutOfRangeLabels: a label outside [0, classes) (here -1 or 3 with 3
-// classes) gave a loss of -0 for its example and trained silently; the run must now stop
-// at step 1 with a NonFiniteError naming the label check and the valid range.
+// TestClassifierRejectsOutOfRangeLabels: a label outside [0, classes) (here -1, 3 or 2^30
+// with 3 classes) gave a loss of -0 for its example and trained silently; the run must now
+// stop at step 1 with a NonFiniteError, and CheckLabels must name the label, the example
+// and the range.
 func TestClassifierRejectsOutOfRangeLabels(t *testing.T) {
 	mlp := models.MLPConfig{Hidden: []int{4}, Outputs: 3}
 	dataset := func(bad int32) *data.Dataset {
@@ -136,22 +137,23 @@ func TestClassifierRejectsOutOfRangeLabels(t *testing.T) {
 			if !errors.As(err, &nf) {
 				t.Fatalf("label %d: want a NonFiniteError at step 1, got %v (history of %d steps)", bad, err, hist.Len())
 			}
-			if nf.Step != 1 || !slices.Contains(nf.All, models.InvalidLabelPath(3)) ||
-				!strings.Contains(err.Error(), "class_label_outside_[0,3)") {
-				t.Errorf("label %d: error %q: want step 1 and the variable %s", bad, err, models.InvalidLabelPath(3))
+			if nf.Step != 1 || nf.Variable != "loss" {
+				t.Errorf("label %d: error %q: want a non-finite loss at step 1", bad, err)
 			}
-			t.Logf("label %d: %v", bad, err)
+			err = models.CheckLabels(dataset(bad), 3)
+			want := fmt.Sprintf("label %d of example 5 is outside the valid range [0, 3)", bad)
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("CheckLabels with label %d: got %v, want an error containing %q", bad, err, want)
+			}
 		}
-		// Valid labels: no error, and the flag variable stays 0.
-		store := model.NewStore()
+		// Valid labels: no error from either.
 		opt, _ := optim.NewSGD(optim.DefaultSGD())
-		if _, err := train.Run(backend, store, models.Classifier(mlp.Fn()), dataset(2), train.FirstOrder(opt, "sgd"),
+		if _, err := train.Run(backend, model.NewStore(), models.Classifier(mlp.Fn()), dataset(2), train.FirstOrder(opt, "sgd"),
 			train.Config{Steps: 3, Seed: 1}); err != nil {
 			t.Fatalf("valid labels: %v", err)
 		}
-		flag := store.GetVariable(models.InvalidLabelPath(3))
-		if flag == nil || flag.MustValue().Value().(float32) != 0 {
-			t.Errorf("valid labels: flag variable %v, want 0", flag)
+		if err := models.CheckLabels(dataset(2), 3); err != nil {
+			t.Errorf("CheckLabels on valid labels: %v", err)
 		}
 	})
 }
