@@ -2,7 +2,7 @@
 //
 //	go run ./experiments/cmd/experiment [flags] FAMILY
 //
-// FAMILY is one of: adahessian, adan, zo. Flags:
+// FAMILY is one of: adahessian, adan, localsgd, zo. Flags:
 //
 //	-size tiny|default|paper   how big (default: default)
 //	-seeds N                   evaluation seeds (default: the size's)
@@ -26,6 +26,7 @@ import (
 	"github.com/goptlab/goptlab/experiments"
 	"github.com/goptlab/goptlab/experiments/adahessian"
 	"github.com/goptlab/goptlab/experiments/adan"
+	localsgdexp "github.com/goptlab/goptlab/experiments/localsgd"
 	zoexp "github.com/goptlab/goptlab/experiments/zo"
 )
 
@@ -40,7 +41,7 @@ func run(args []string) int {
 	out := fs.String("out", "", "output folder (default results/FAMILY-SIZE)")
 	dataDir := fs.String("data", "", "data set folder (default: the loader's)")
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: experiment [flags] FAMILY   (FAMILY: adahessian, adan, zo)")
+		fmt.Fprintln(fs.Output(), "usage: experiment [flags] FAMILY   (FAMILY: adahessian, adan, localsgd, zo)")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -129,6 +130,37 @@ func run(args []string) int {
 			return 1
 		}
 		fmt.Printf("wrote %s (%.0f s)\n", *out, res.Timing.WallSeconds)
+	case "localsgd":
+		cfg, err := localsgdexp.DefaultConfig(sz)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "experiment:", err)
+			return 2
+		}
+		if *seeds > 0 {
+			cfg.Seeds = *seeds
+		}
+		cfg.DataDir = *dataDir
+		if err := cfg.Validate(); err != nil {
+			fmt.Fprintln(os.Stderr, "experiment:", err)
+			return 2
+		}
+		res, err := localsgdexp.Run(ctx, cfg, os.Stdout)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "experiment:", err)
+			if errors.Is(err, context.Canceled) {
+				fmt.Fprintln(os.Stderr, "experiment: interrupted: no result files written")
+			}
+			return 1
+		}
+		if err := experiments.WriteFiles(*out, res, res.Timing, res.Histories); err != nil {
+			fmt.Fprintln(os.Stderr, "experiment:", err)
+			return 1
+		}
+		for _, c := range res.Verdicts() {
+			j := c.Judgement
+			fmt.Printf("%-38s %-17s %s; %s\n", c.ID, j.Verdict, j.Summary, j.Interval)
+		}
+		fmt.Printf("wrote %s (%.0f s)\n", *out, res.Timing.WallSeconds)
 	case "zo":
 		cfg, err := zoexp.DefaultConfig(sz)
 		if err != nil {
@@ -161,7 +193,7 @@ func run(args []string) int {
 		}
 		fmt.Printf("wrote %s (%.0f s)\n", *out, res.Timing.WallSeconds)
 	default:
-		fmt.Fprintf(os.Stderr, "experiment: unknown family %q: use adahessian, adan or zo\n", family)
+		fmt.Fprintf(os.Stderr, "experiment: unknown family %q: use adahessian, adan, localsgd or zo\n", family)
 		return 2
 	}
 	return 0
