@@ -4,6 +4,7 @@ their plots, the families' result files and REPORT.md/index.html with a row per 
 interrupted run leaves earlier reports as they were and no folder that looks complete."""
 
 import json
+import re
 import os
 import pathlib
 import signal
@@ -54,8 +55,10 @@ def test_reproduce_tiny_writes_a_complete_report(tmp_path):
         executed = json.loads((report / "notebooks" / nb.name).read_text())
         assert any(cell.get("outputs") for cell in executed["cells"]), f"{nb.name} was not executed"
         export = (report / "html" / f"{family}.html").read_text()
-        # Plots are embedded (PNG data or inline SVG), so the export opens offline.
-        assert "data:image/png;base64," in export or "<svg" in export, f"{family}.html has no embedded plot"
+        # Plots are embedded as image elements with their data inline, so the export opens
+        # offline. (nbconvert's own CSS holds a data:image/png URL: match <img> elements.)
+        images = re.findall(r'<img[^>]*\ssrc="data:image/(?:png|svg\+xml);base64,', export)
+        assert images, f"{family}.html has no embedded plot"
         assert f'href="html/{family}.html"' in html
     assert not [p for p in reports.iterdir() if p.name.startswith(".incomplete")]
 
