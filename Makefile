@@ -39,14 +39,15 @@ export PJRT_PLUGIN_LIBRARY_PATH  := $(CURDIR)/$(XLA_DIR)
 export GOMLX_NO_AUTO_INSTALL     := 1
 
 # Go files whose change means the build cache should be warmed again.
-GO_SOURCES := $(shell find . -name '*.go' -not -path './.*' 2>/dev/null)
+GO_SOURCES := $(shell find . -name '*.go' -not -path './.*' -not -path './notebooks/*' 2>/dev/null)
 
-.PHONY: help setup lab test test-go test-kernel fuzz fuzz-ci bench-kernel bench vet uninstall prereqs reproduce
+.PHONY: help setup lab test test-go test-kernel fuzz fuzz-ci bench-kernel bench vet uninstall prereqs reproduce html
 
 help:
 	@echo "make lab          set up (once) and start JupyterLab on 127.0.0.1 in notebooks/"
 	@echo "make test         set up (once) and run all tests: gofmt, go vet, go test, kernel tests, notebooks, fuzz"
 	@echo "make reproduce    run the experiment notebooks headless at SIZE (tiny, default, paper) into reports/<date>-<commit>/"
+	@echo "make html         run every notebook headless and export it to self-contained HTML (plots embedded) in out/html/"
 	@echo "make bench-kernel time kernel start to first cell output, cold and warm, over 5 fresh kernels"
 	@echo "make bench        the optimizer benchmarks (bench-optim, bench-zo, bench-localsgd) on XLA CPU"
 	@echo "make fuzz         run every Go fuzz target for FUZZTIME each (default 10s; e.g. FUZZTIME=5m)"
@@ -57,7 +58,30 @@ help:
 prereqs:
 	@kernel/check-prereqs.sh "$(PYTHON)"
 
-setup: prereqs $(STAMPS)/venv $(STAMPS)/tools $(STAMPS)/xla $(KERNELSPEC) $(STAMPS)/warm
+setup: prereqs $(STAMPS)/venv $(STAMPS)/tools $(STAMPS)/xla $(KERNELSPEC) $(STAMPS)/warm $(STAMPS)/browser
+
+# The browser test's tools (kernel/tests/test_browser.py): Debian's chromium, installed with
+# apt-get when missing and make runs as root (as CI does), and playwright-core, pinned by
+# kernel/browser/package-lock.json (npm ci; it downloads no browser). Without them the browser
+# tests are skipped and say why; the stamp waits until both are there.
+$(STAMPS)/browser: kernel/browser/package.json kernel/browser/package-lock.json
+	@if ! command -v chromium >/dev/null; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "setup: installing Debian's chromium for the browser test (apt-get)"; \
+			export DEBIAN_FRONTEND=noninteractive; \
+			apt-get update -qq >/dev/null && apt-get install -y -qq chromium >/dev/null; \
+		else \
+			echo "setup: chromium is missing and make does not run as root: the browser tests will be skipped (install Debian's chromium, then make setup)"; \
+		fi; \
+	fi
+	@if command -v npm >/dev/null; then \
+		echo "setup: installing playwright-core into kernel/browser/node_modules (npm ci)"; \
+		cd kernel/browser && npm ci --no-audit --no-fund --loglevel=error >/dev/null; \
+	else \
+		echo "setup: npm is missing: the browser tests will be skipped (install Node.js 20 or newer, then make setup)"; \
+	fi
+	@if command -v chromium >/dev/null && [ -f kernel/browser/node_modules/playwright-core/package.json ]; then \
+		mkdir -p $(STAMPS) && touch $@; fi
 
 # Python side: JupyterLab, nbclient, jupyter_kernel_test, pytest and the XLA CPU plugin wheel.
 $(STAMPS)/venv: kernel/requirements.txt kernel/constraints.txt
@@ -104,7 +128,8 @@ lab: setup
 	@kernel/lab.sh $(LAB_FLAGS)
 
 vet: setup
-	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed on:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
+	@# notebooks/_go/*.go are notebook cells paired by Jupytext, not Go packages: not gofmt's.
+	@test -z "$$(gofmt -l $$(git ls-files '*.go' ':!notebooks/'))" || { echo "gofmt needed on:"; gofmt -l $$(git ls-files '*.go' ':!notebooks/'); exit 1; }
 	@go vet ./...
 
 test-go: setup
@@ -113,7 +138,7 @@ test-go: setup
 # kernel/tests with the real kernel: jupyter_kernel_test conformance, platform behaviours,
 # injected faults and headless execution of every notebook.
 test-kernel: setup
-	@$(VPY) -m pytest -q -p no:cacheprovider kernel/tests
+	@$(VPY) -m pytest -q -rs -p no:cacheprovider kernel/tests
 
 # Every fuzz target of every package (go test in test-go already replays their seed corpora).
 # `make fuzz` explores for FUZZTIME each, on demand. `make test` runs fuzz-ci: FUZZ_EXECS
@@ -149,6 +174,11 @@ test: vet test-go test-kernel fuzz-ci
 SIZE ?= default
 reproduce: setup
 	@$(VPY) experiments/reproduce.py --size '$(SIZE)'
+
+# Every notebook executed headless (experiment notebooks at $$GOPTLAB_EXPERIMENT_SIZE or their
+# default) and exported to out/html/NAME.html, plots embedded (opens offline), beside NAME.ipynb.
+html: setup
+	@$(VPY) kernel/export_html.py --out out/html
 
 bench: setup
 	@go run ./cmd/bench-optim && go run ./cmd/bench-zo && go run ./cmd/bench-localsgd
