@@ -18,8 +18,11 @@
 //
 // The `plots` package turns training histories (`history.History`, what our training loop
 // records) into the figures optimizer research looks at most. Every helper returns a
-// `*plots.Figure`: `Display()` shows it inline as SVG (sharp at any zoom), `DisplayPNG()` as a
-// PNG, and `Save("fig.pdf")` writes SVG, PNG or PDF from any Go program.
+// `*plots.Figure`: `Display()` shows it inline, and `Save("fig.pdf")` writes SVG, PNG or PDF from
+// any Go program. `Display()` sends the figure as SVG (sharp at any zoom), as a PNG at twice the
+// screen resolution and as a line of text, in one output: JupyterLab shows the SVG in a notebook
+// you ran, and the PNG in one someone shared with you (untrusted, where it does not show SVG);
+// HTML exports show the SVG, PDF exports the PNG.
 //
 // Every figure uses the colour-blind-safe Okabe-Ito palette, and each optimizer keeps the same
 // colour in every plot of the notebook. This notebook uses seeded synthetic histories
@@ -32,6 +35,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/goptlab/goptlab/mlx/history"
 	"github.com/goptlab/goptlab/plots"
@@ -269,8 +273,8 @@ show(plots.Grid(2, []*plots.Figure{loss, acc, evals, lr}, plots.Title("Adam, SGD
 // %% [markdown]
 // ## PNG and files
 //
-// `DisplayPNG` shows the same figure as a PNG (for notebooks exported to tools without SVG support),
-// and `Save` writes SVG, PNG or PDF according to the file extension.
+// `DisplayPNG` shows the same figure as a PNG only (with its text description), and `Save` writes
+// SVG, PNG or PDF according to the file extension.
 
 // %%
 //gonb:%%
@@ -359,6 +363,34 @@ h := history.New("adam (live)", "adam", 1)
 for _, r := range adam[0].Records {
 	h.Add(r)
 	if err := view.Update(h); err != nil {
+		panic(err)
+	}
+}
+if err := view.Close(); err != nil {
+	panic(err)
+}
+
+// %% [markdown]
+// `live.NewRuns` follows several runs in one table (a row per run: step, loss, elapsed time, ETA and
+// state) and one plot with a line per run. `Start` adds a run, shown as "compiling… 3 s" until its first
+// step arrives: with `train.Run`, call it just before the run and pass `run.Update` as `Config.OnStep`,
+// then `run.Finish(err)` with what `train.Run` returned. Here each simulated run waits a second
+// before its first step, as compilation would.
+
+// %%
+//gonb:%%
+view := live.NewRuns(live.Every(40), live.PlotOptions(plots.LogY()))
+for _, past := range [][]*history.History{adam, sgd, lion} {
+	run := view.Start(past[0].Name, 600)
+	time.Sleep(time.Second) // "compiling"
+	h := history.New(past[0].Name, past[0].Optimizer, 1)
+	for _, r := range past[0].Records {
+		h.Add(r)
+		if err := run.Update(h); err != nil {
+			panic(err)
+		}
+	}
+	if err := run.Finish(nil); err != nil { // train.Run's error, if any
 		panic(err)
 	}
 }
