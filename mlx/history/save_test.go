@@ -169,7 +169,7 @@ func TestKilledSaveKeepsTheFile(t *testing.T) {
 	for _, name := range []string{"runs.csv", "runs.json"} {
 		t.Run(name, func(t *testing.T) {
 			path, before := saved(t, t.TempDir(), name)
-			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute) // liveness bound only
 			defer cancel()
 			cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestHelperSaveThenHang$", "-test.count=1")
 			cmd.Env = append(os.Environ(), killHelperEnv+"="+path)
