@@ -131,18 +131,12 @@ func runKeeper(cfg *config) int {
 		case sig := <-sigs:
 			switch sig {
 			case syscall.SIGCHLD:
-				k.reap()
-				if !k.cmdDone {
-					continue
-				}
+				k.reap() // notes the command's exit
 			case syscall.SIGINT:
 				k.interrupt()
-				continue
-			}
-			// SIGTERM (from the front, or the front's death) or SIGHUP: stop everything.
-			k.killAll()
-			if !k.cmdDone {
-				k.cmdDone, k.cmdWS = true, syscall.WaitStatus(128+int(syscall.SIGTERM))<<8
+			default: // SIGTERM (from the front, or on the front's death) or SIGHUP: stop everything
+				k.killAll()
+				k.cmdDone = true // if it had not exited, it was killed: its status says so
 			}
 		case procs := <-k.expired:
 			k.killRemaining(procs)
