@@ -9,6 +9,7 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"strings"
 )
 
 // Built-in CSV columns, in the order they are written. Metric columns follow, sorted by name.
@@ -20,10 +21,12 @@ const (
 
 var csvFixedColumns = []string{colName, colOptimizer, colSeed, KeyStep, KeyTime, KeyEvals, KeyLoss}
 
-// runKey identifies a history in a CSV table: its rows share name, optimizer and seed.
+// runKey identifies a history in a CSV table: its rows share name, optimizer, seed and
+// hyperparameters (as paramsKey writes them).
 type runKey struct {
 	name, optimizer string
 	seed            int64
+	params          string
 }
 
 // MaxCSVColumns bounds the number of columns ReadCSV accepts, so that a malformed header
@@ -31,14 +34,18 @@ type runKey struct {
 const MaxCSVColumns = 4096
 
 // WriteCSV writes the histories to w as one CSV table in long form: a header line, then one
-// row per record with the columns name, optimizer, seed, step, time, evals, loss and one
-// column per metric (sorted by name; empty where a record lacks the metric). Non-finite
-// values are written as NaN, +Inf and -Inf.
+// row per record with the columns name, optimizer, seed, step, time, evals, loss, one
+// column "param:<name>" per hyperparameter of any history ([History.Params], sorted by
+// name; repeated on every row of a run, empty where a run lacks it), and one column per
+// metric (sorted by name; empty where a record lacks the metric). Non-finite values are
+// written as NaN, +Inf and -Inf.
 //
 // CSV cannot hold a history without records, nor tell apart two histories with the same
-// name, optimizer and seed: WriteCSV returns an error for both (JSON can hold them).
+// name, optimizer, seed and hyperparameters: WriteCSV returns an error for both (JSON can
+// hold them).
 func WriteCSV(w io.Writer, hs ...*History) error {
 	metricSet := map[string]bool{}
+	paramSet := map[string]bool{}
 	seen := map[runKey]bool{}
 	for i, h := range hs {
 		if h == nil {
@@ -50,19 +57,29 @@ func WriteCSV(w io.Writer, hs ...*History) error {
 		if len(h.Records) == 0 {
 			return fmt.Errorf("history.WriteCSV: history %q has no records, which CSV cannot represent (use JSON)", h.Label())
 		}
-		k := runKey{h.Name, h.Optimizer, h.Seed}
+		k := runKey{h.Name, h.Optimizer, h.Seed, paramsKey(h.Params)}
 		if seen[k] {
-			return fmt.Errorf("history.WriteCSV: two histories share name %q, optimizer %q and seed %d, which CSV cannot tell apart", h.Name, h.Optimizer, h.Seed)
+			return fmt.Errorf("history.WriteCSV: two histories share name %q, optimizer %q, seed %d and hyperparameters {%s}, "+
+				"which CSV cannot tell apart", h.Name, h.Optimizer, h.Seed, k.params)
 		}
 		seen[k] = true
+		for p := range h.Params {
+			paramSet[p] = true
+		}
 		for _, m := range h.MetricNames() {
 			metricSet[m] = true
 		}
 	}
 	metrics := slices.Sorted(maps.Keys(metricSet))
+	params := slices.Sorted(maps.Keys(paramSet))
 
 	cw := csv.NewWriter(w)
-	header := append(slices.Clone(csvFixedColumns), metrics...)
+	header := slices.Clone(csvFixedColumns)
+	for _, p := range params {
+		header = append(header, ParamPrefix+p)
+	}
+	header = append(header, metrics...)
+	firstMetric := len(csvFixedColumns) + len(params)
 	if err := cw.Write(header); err != nil {
 		return fmt.Errorf("history.WriteCSV: writing header: %w", err)
 	}
@@ -76,11 +93,18 @@ func WriteCSV(w io.Writer, hs ...*History) error {
 			row[4] = formatFloat(r.Time)
 			row[5] = strconv.FormatInt(r.Evals, 10)
 			row[6] = formatFloat(r.Loss)
-			for j, m := range metrics {
-				if v, ok := r.Metrics[m]; ok {
+			for j, p := range params {
+				if v, ok := h.Params[p]; ok {
 					row[len(csvFixedColumns)+j] = formatFloat(v)
 				} else {
 					row[len(csvFixedColumns)+j] = ""
+				}
+			}
+			for j, m := range metrics {
+				if v, ok := r.Metrics[m]; ok {
+					row[firstMetric+j] = formatFloat(v)
+				} else {
+					row[firstMetric+j] = ""
 				}
 			}
 			if err := cw.Write(row); err != nil {
@@ -109,8 +133,11 @@ func formatFloat(v float64) string {
 }
 
 // ReadCSV reads histories written by [WriteCSV]. The header must start with the columns
-// name, optimizer, seed, step, time, evals, loss; any further columns are metrics. Rows are
-// grouped into histories by (name, optimizer, seed), in order of first appearance.
+// name, optimizer, seed, step, time, evals, loss; further columns named "param:<name>" are
+// hyperparameters ([History.Params]; an empty cell: the run lacks it), any others are
+// metrics. Rows are grouped into histories by (name, optimizer, seed, hyperparameters), in
+// order of first appearance. Files written before hyperparameters were recorded, which
+// have no "param:" column, read as histories without Params.
 // Malformed input (wrong header, wrong number of fields, unparsable numbers, steps that do
 // not increase, ...) gives an error naming the line.
 func ReadCSV(r io.Reader) ([]*History, error) {
@@ -129,12 +156,23 @@ func ReadCSV(r io.Reader) ([]*History, error) {
 	if len(header) < len(csvFixedColumns) || !slices.Equal(header[:len(csvFixedColumns)], csvFixedColumns) {
 		return nil, fmt.Errorf("history.ReadCSV: header must start with %v, got %q", csvFixedColumns, header)
 	}
-	metrics := slices.Clone(header[len(csvFixedColumns):])
-	for i, m := range metrics {
-		if err := checkMetricName(m); err != nil {
+	extra := slices.Clone(header[len(csvFixedColumns):])
+	// isParam[j] says whether extra column j is a hyperparameter; names[j] is its metric or
+	// hyperparameter name.
+	isParam := make([]bool, len(extra))
+	names := make([]string, len(extra))
+	for i, m := range extra {
+		if p, ok := strings.CutPrefix(m, ParamPrefix); ok {
+			if p == "" {
+				return nil, fmt.Errorf("history.ReadCSV: header column %d: empty hyperparameter name", len(csvFixedColumns)+i+1)
+			}
+			isParam[i], names[i] = true, p
+		} else if err := checkMetricName(m); err != nil {
 			return nil, fmt.Errorf("history.ReadCSV: header column %d: %w", len(csvFixedColumns)+i+1, err)
+		} else {
+			names[i] = m
 		}
-		if slices.Contains(metrics[:i], m) {
+		if slices.Contains(extra[:i], m) {
 			return nil, fmt.Errorf("history.ReadCSV: header: duplicate column %q", m)
 		}
 	}
@@ -168,24 +206,40 @@ func ReadCSV(r io.Reader) ([]*History, error) {
 		if rec.Loss, err = strconv.ParseFloat(row[6], 64); err != nil {
 			return nil, fmt.Errorf("history.ReadCSV: line %d: loss: %w", line, err)
 		}
-		for j, m := range metrics {
+		var params map[string]float64
+		for j, m := range names {
 			s := row[len(csvFixedColumns)+j]
 			if s == "" {
 				continue
 			}
 			v, err := strconv.ParseFloat(s, 64)
 			if err != nil {
-				return nil, fmt.Errorf("history.ReadCSV: line %d: metric %q: %w", line, m, err)
+				what := "metric"
+				if isParam[j] {
+					what = "hyperparameter"
+				}
+				return nil, fmt.Errorf("history.ReadCSV: line %d: %s %q: %w", line, what, m, err)
+			}
+			if isParam[j] {
+				if err := checkParam(m, v); err != nil {
+					return nil, fmt.Errorf("history.ReadCSV: line %d: %w", line, err)
+				}
+				if params == nil {
+					params = map[string]float64{}
+				}
+				params[m] = v
+				continue
 			}
 			if rec.Metrics == nil {
 				rec.Metrics = map[string]float64{}
 			}
 			rec.Metrics[m] = v
 		}
-		k := runKey{row[0], row[1], seed}
+		k := runKey{row[0], row[1], seed, paramsKey(params)}
 		h := index[k]
 		if h == nil {
 			h = New(row[0], row[1], seed)
+			h.Params = params
 			index[k] = h
 			out = append(out, h)
 		}

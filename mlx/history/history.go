@@ -11,6 +11,8 @@ import (
 	"maps"
 	"math"
 	"slices"
+	"strconv"
+	"strings"
 )
 
 // Record is one logged step of a run.
@@ -27,7 +29,11 @@ type History struct {
 	Name      string // run label, e.g. "adan lr=1e-3"
 	Optimizer string // optimizer name; plots give one colour per optimizer across a notebook
 	Seed      int64
-	Records   []Record
+	// Params holds the run's hyperparameters by name (e.g. "lr", "beta2"), or nil. With
+	// Name, Optimizer and Seed it identifies the run in CSV and JSON files, so the runs of a
+	// learning-rate sweep, which share everything else, are told apart.
+	Params  map[string]float64
+	Records []Record
 }
 
 // New returns an empty history for the run called name, trained by optimizer with the given seed.
@@ -58,6 +64,9 @@ func (h *History) Last() (Record, bool) {
 // Clone returns a deep copy of h.
 func (h *History) Clone() *History {
 	c := *h
+	if h.Params != nil {
+		c.Params = maps.Clone(h.Params)
+	}
 	c.Records = make([]Record, len(h.Records))
 	for i, r := range h.Records {
 		if r.Metrics != nil {
@@ -136,9 +145,16 @@ func (h *History) MetricNames() []string {
 
 // Validate checks that the history is well formed: steps are at least 1 and strictly
 // increasing, times are finite and non-negative and do not decrease, evaluation counts
-// are non-negative and do not decrease, and metric names are non-empty and not one of the
-// built-in column names. Loss and metric values may be NaN or ±Inf: plots show them as gaps.
+// are non-negative and do not decrease, metric names are non-empty, not one of the
+// built-in column names and do not start with [ParamPrefix], and hyperparameter names are
+// non-empty with finite values. Loss and metric values may be NaN or ±Inf: plots show them
+// as gaps.
 func (h *History) Validate() error {
+	for _, k := range slices.Sorted(maps.Keys(h.Params)) {
+		if err := checkParam(k, h.Params[k]); err != nil {
+			return fmt.Errorf("history %q: %w", h.Label(), err)
+		}
+	}
 	var prev Record
 	for i, r := range h.Records {
 		if r.Step < 1 {
@@ -176,5 +192,36 @@ func checkMetricName(k string) error {
 	case KeyStep, KeyTime, KeyEvals, KeyLoss, colName, colOptimizer, colSeed:
 		return fmt.Errorf("metric name %q is reserved for a built-in column", k)
 	}
+	if strings.HasPrefix(k, ParamPrefix) {
+		return fmt.Errorf("metric name %q starts with %q, which marks hyperparameter columns", k, ParamPrefix)
+	}
 	return nil
+}
+
+// ParamPrefix starts the names of the CSV columns that hold a run's hyperparameters
+// ([History.Params]): "param:lr" holds Params["lr"].
+const ParamPrefix = "param:"
+
+func checkParam(k string, v float64) error {
+	if k == "" {
+		return fmt.Errorf("empty hyperparameter name")
+	}
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return fmt.Errorf("hyperparameter %q=%v is not finite", k, v)
+	}
+	return nil
+}
+
+// paramsKey returns a canonical text of params ("beta2=0.99,lr=0.01"), to compare runs.
+func paramsKey(params map[string]float64) string {
+	var b strings.Builder
+	for i, k := range slices.Sorted(maps.Keys(params)) {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(strconv.Quote(k))
+		b.WriteByte('=')
+		b.WriteString(formatFloat(params[k]))
+	}
+	return b.String()
 }

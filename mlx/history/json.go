@@ -20,10 +20,11 @@ type jsonFile struct {
 }
 
 type jsonRun struct {
-	Name      string       `json:"name"`
-	Optimizer string       `json:"optimizer"`
-	Seed      int64        `json:"seed"`
-	Records   []jsonRecord `json:"records"`
+	Name      string               `json:"name"`
+	Optimizer string               `json:"optimizer"`
+	Seed      int64                `json:"seed"`
+	Params    map[string]jsonFloat `json:"params,omitempty"`
+	Records   []jsonRecord         `json:"records"`
 }
 
 type jsonRecord struct {
@@ -79,10 +80,12 @@ func (f *jsonFloat) UnmarshalJSON(b []byte) error {
 
 // WriteJSON writes the histories to w as one JSON object:
 //
-//	{"version":1,"runs":[{"name":"...","optimizer":"...","seed":1,
+//	{"version":1,"runs":[{"name":"...","optimizer":"...","seed":1,"params":{"lr":0.01},
 //	  "records":[{"step":1,"time":0.01,"evals":1,"loss":2.5,"metrics":{"lr":0.001}}, ...]}]}
 //
-// NaN and ±Inf values are written as the strings "NaN", "+Inf" and "-Inf".
+// NaN and ±Inf values are written as the strings "NaN", "+Inf" and "-Inf". "params" (the
+// run's hyperparameters, [History.Params]) is left out when the run has none, so files
+// without it, written before it existed, read the same.
 func WriteJSON(w io.Writer, hs ...*History) error {
 	v := JSONFormatVersion
 	f := jsonFile{Version: &v, Runs: make([]*jsonRun, len(hs))}
@@ -94,6 +97,12 @@ func WriteJSON(w io.Writer, hs ...*History) error {
 			return fmt.Errorf("history.WriteJSON: %w", err)
 		}
 		run := &jsonRun{Name: h.Name, Optimizer: h.Optimizer, Seed: h.Seed, Records: make([]jsonRecord, len(h.Records))}
+		if len(h.Params) > 0 {
+			run.Params = make(map[string]jsonFloat, len(h.Params))
+			for k, v := range h.Params {
+				run.Params[k] = jsonFloat(v)
+			}
+		}
 		for j, r := range h.Records {
 			step, t, evals, loss := r.Step, jsonFloat(r.Time), r.Evals, jsonFloat(r.Loss)
 			jr := jsonRecord{Step: &step, Time: &t, Evals: &evals, Loss: &loss}
@@ -145,6 +154,12 @@ func ReadJSON(r io.Reader) ([]*History, error) {
 			return nil, fmt.Errorf("history.ReadJSON: run #%d is null", i)
 		}
 		h := New(run.Name, run.Optimizer, run.Seed)
+		if len(run.Params) > 0 {
+			h.Params = make(map[string]float64, len(run.Params))
+			for k, v := range run.Params {
+				h.Params[k] = float64(v)
+			}
+		}
 		h.Records = make([]Record, len(run.Records))
 		for j, jr := range run.Records {
 			switch {
