@@ -44,10 +44,10 @@ type QuadRun struct {
 
 // QuadSlope is the per-seed log-log slope of evaluations against d for one m.
 type QuadSlope struct {
-	Directions int             `json:"directions"`
-	Values     []verdict.Float `json:"values"` // one per evaluation seed
-	Summary    verdict.Summary `json:"summary"`
-	Interval   verdict.Interval
+	Directions int              `json:"directions"`
+	Values     []verdict.Float  `json:"values"` // one per evaluation seed
+	Summary    verdict.Summary  `json:"summary"`
+	Interval   verdict.Interval `json:"interval"`
 }
 
 // QuadResult is part (a)'s measurements.

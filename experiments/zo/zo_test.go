@@ -278,3 +278,39 @@ I1130 executable.go:95] Memory usage: On Device: [Code:0 B, Inputs:0 B, Outputs:
 		}
 	}
 }
+
+// TestJSONFieldNames: every field of result.json is named in lower case (the slopes'
+// interval was once written as "Interval"), except the configuration's, which keep their
+// Go names as the other families' do.
+func TestJSONFieldNames(t *testing.T) {
+	b, err := json.Marshal(Result{Quadratic: QuadResult{Slopes: []QuadSlope{{}}, ChosenLR: []QuadLR{{}}, Runs: []QuadRun{{}}},
+		Saddle: SaddleResult{Runs: []SaddleRun{{}}}, FineTune: FineTuneResult{Pretrained: []Pretrained{{}}, Runs: []FineTuneRun{{}},
+			GapToSGD: []Gap{{}}, Memory: []MemoryRow{{}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var walk func(v any)
+	walk = func(v any) {
+		switch x := v.(type) {
+		case map[string]any:
+			for k, e := range x {
+				if k == "config" {
+					continue
+				}
+				if k != strings.ToLower(k) {
+					t.Errorf("result.json field %q is not lower case", k)
+				}
+				walk(e)
+			}
+		case []any:
+			for _, e := range x {
+				walk(e)
+			}
+		}
+	}
+	var v any
+	if err := json.Unmarshal(b, &v); err != nil {
+		t.Fatal(err)
+	}
+	walk(v)
+}
