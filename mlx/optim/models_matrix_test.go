@@ -139,8 +139,6 @@ func matrixOptimizers() []matrixOptimizer {
 	momentum.LR, momentum.Momentum = 0.03, 0.9
 	nesterov := momentum
 	nesterov.Nesterov = true
-	sgdLinear := sgd
-	sgdLinear.Schedule = optim.Schedule{Decay: optim.DecayLinear, DecaySteps: matrixSteps, FinalFactor: 0.1}
 	adam := optim.DefaultAdam()
 	adam.LR = 0.01
 	adamCosine := adam
@@ -155,29 +153,21 @@ func matrixOptimizers() []matrixOptimizer {
 	lion.LR = 0.002
 	adan := optim.DefaultAdan()
 	adan.LR, adan.WeightDecay = 0.01, 0.02
-	adanNoProx := adan
-	adanNoProx.NoProx, adanNoProx.MaxGradNorm = true, 1
 	adahessian := optim.DefaultAdaHessian()
 	adahessian.LR = 0.05
-	sam := func(name string, base func() (optim.Optimizer, error), adaptive bool) matrixOptimizer {
+	sam := func(name string, base func() (optim.Optimizer, error)) matrixOptimizer {
 		return matrixOptimizer{name: name, new: func() (train.Stepper, error) {
 			b, err := base()
 			if err != nil {
 				return nil, err
 			}
-			cfg := optim.DefaultSAM()
-			if adaptive {
-				cfg.Rho = 0.5
-			}
-			cfg.Adaptive = adaptive
-			return optim.NewSAM(b, cfg)
+			return optim.NewSAM(b, optim.DefaultSAM())
 		}}
 	}
 	return []matrixOptimizer{
 		firstOrder("sgd", optim.NewSGD, sgd),
 		firstOrder("momentum", optim.NewSGD, momentum),
 		firstOrder("nesterov", optim.NewSGD, nesterov),
-		firstOrder("sgd_linear_decay", optim.NewSGD, sgdLinear),
 		firstOrder("adam", optim.NewAdam, adam),
 		firstOrder("adam_warmup_cosine", optim.NewAdam, adamCosine),
 		firstOrder("adamw", optim.NewAdam, adamw),
@@ -185,10 +175,8 @@ func matrixOptimizers() []matrixOptimizer {
 		firstOrder("adabelief", optim.NewAdaBelief, adabelief),
 		firstOrder("lion", optim.NewLion, lion),
 		firstOrder("adan", optim.NewAdan, adan),
-		firstOrder("adan_noprox_clip", optim.NewAdan, adanNoProx),
 		firstOrder("adahessian", optim.NewAdaHessian, adahessian),
-		sam("sam_sgd", func() (optim.Optimizer, error) { return optim.NewSGD(sgd) }, false),
-		sam("asam_adam", func() (optim.Optimizer, error) { return optim.NewAdam(adam) }, true),
+		sam("sam_sgd", func() (optim.Optimizer, error) { return optim.NewSGD(sgd) }),
 	}
 }
 
@@ -252,8 +240,9 @@ func trainMatrixRow(t *testing.T, backend compute.Backend, ms []matrixModel, o m
 }
 
 // matrixMaxRatio is the final/initial loss ratio every model must reach with every
-// optimizer. The initial losses are about 0.9 to 2.3; measured ratios are at most about 0.55
-// (see the test's -v output), so a failure means an optimizer that does not train a model.
+// optimizer. The initial losses are about 0.8 to 2.3; the measured ratios are at most about
+// 0.66 (Lion, the slowest here; see the test's -v output), so a failure means an optimizer
+// that does not train a model.
 const matrixMaxRatio = 0.75
 
 // sequentialGoBackend is GoMLX's pure-Go backend executing one operation at a time. Its
