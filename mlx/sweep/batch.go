@@ -1,0 +1,285 @@
+package sweep
+
+import (
+	"fmt"
+	"maps"
+	"math"
+	"time"
+
+	"github.com/gomlx/compute"
+	"github.com/gomlx/compute/shapes"
+	"github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gomlx/gomlx/ml/model"
+	"github.com/gomlx/gomlx/ml/train/optimizer"
+
+	"github.com/goptlab/goptlab/mlx/data"
+	"github.com/goptlab/goptlab/mlx/history"
+	"github.com/goptlab/goptlab/mlx/internal/gomlxerr"
+	"github.com/goptlab/goptlab/mlx/optim"
+	"github.com/goptlab/goptlab/mlx/train"
+)
+
+func newStore() *model.Store { return model.NewStore() }
+
+func nan() float64 { return math.NaN() }
+
+// runScope is the scope under which run i of a batch keeps its copy of the model.
+func runScope(i int) string { return fmt.Sprintf("run_%d", i) }
+
+// rngStatePath is the path of the Store's random-number state.
+var rngStatePath = model.JoinPath("/", model.RNGStateVariableName)
+
+// batch is one graph training several runs.
+type batch struct {
+	runs    []Run
+	opts    []optim.Optimizer
+	lossFn  train.LossFn
+	store   *model.Store
+	numIn   int
+	numLab  int
+	exec    *model.Exec
+	history []*history.History
+}
+
+// trainBatch trains runs together in one graph (see [Train]); done and total count the
+// runs of the sweep for Progress.
+func trainBatch(backend compute.Backend, lossFn train.LossFn, ds *data.Dataset, runs []Run, o Options, done, total int) ([]*history.History, error) {
+	b := &batch{runs: runs, lossFn: lossFn, store: model.NewStore(), numIn: len(ds.Inputs()), numLab: len(ds.Labels())}
+	for i, r := range runs {
+		h := history.New(r.Label(), r.Optimizer, r.Seed)
+		h.Params = maps.Clone(r.Params)
+		b.history = append(b.history, h)
+		opt, err := newOptimizer(r.Optimizer, r.Params, fmt.Sprintf("sweep_%s_%s", runScope(i), r.Optimizer))
+		if err != nil {
+			return nil, err
+		}
+		b.opts = append(b.opts, opt)
+		if err := b.initRun(backend, ds, o.BatchSize, i); err != nil {
+			return nil, fmt.Errorf("run %q seed %d: creating the model's variables: %w", r.Label(), r.Seed, err)
+		}
+	}
+	if err := b.build(backend, ds, o.BatchSize); err != nil {
+		return nil, err
+	}
+	defer b.exec.Finalize()
+
+	R := len(runs)
+	stopped := make([]bool, R) // diverged runs
+	var elapsed time.Duration
+	for step := 1; step <= o.Steps; step++ {
+		if err := o.Context.Err(); err != nil {
+			return b.history, fmt.Errorf("interrupted at step %d of %d: %w", step-1, o.Steps, err)
+		}
+		args, err := b.batchArgs(ds, o.BatchSize, step-1)
+		if err != nil {
+			return b.history, fmt.Errorf("step %d: %w", step, err)
+		}
+		start := time.Now()
+		losses, err := b.step(args)
+		elapsed += time.Since(start)
+		for _, a := range args {
+			_ = a.(*tensors.Tensor).FinalizeAll()
+		}
+		if err != nil {
+			return b.history, fmt.Errorf("step %d: %w", step, err)
+		}
+		logged := step%o.LogEvery == 0 || step == o.Steps
+		for i, loss := range losses {
+			if stopped[i] {
+				continue
+			}
+			rec := history.Record{Step: step, Time: elapsed.Seconds(), Evals: int64(step), Loss: loss}
+			if math.IsNaN(loss) || math.IsInf(loss, 0) {
+				stopped[i] = true
+				rec.Metrics = map[string]float64{DivergedMetric: 1}
+				b.history[i].Add(rec)
+				continue
+			}
+			if logged {
+				b.history[i].Add(rec)
+			}
+		}
+		if logged && o.Progress != nil {
+			if err := o.Progress(Progress{Runs: total, Done: done, Step: step, Steps: o.Steps, Current: b.history}); err != nil {
+				return b.history, fmt.Errorf("step %d: Progress: %w", step, err)
+			}
+		}
+	}
+	return b.history, nil
+}
+
+// initRun creates run i's copy of the model, initialised as train.Run initialises a fresh
+// Store with the run's seed: the loss evaluated once, forward only, on the run's first
+// batch, in a Store seeded with train.SeedStore. The values are then moved into b.store
+// under runScope(i).
+func (b *batch) initRun(backend compute.Backend, ds *data.Dataset, batchSize, i int) error {
+	seed := b.runs[i].Seed
+	fresh := model.NewStore()
+	if err := train.SeedStore(fresh, seed); err != nil {
+		return err
+	}
+	inputs, labels, err := ds.Batch(seed, batchSize, 0)
+	if err != nil {
+		return err
+	}
+	defer finalizeAll(append(inputs, labels...))
+	err = gomlxerr.Catch(func() error {
+		exec, err := model.NewExec(backend, fresh, func(scope *model.Scope, in []*graph.Node) *graph.Node {
+			return b.lossFn(scope, in[:b.numIn], in[b.numIn:])
+		})
+		if err != nil {
+			return err
+		}
+		defer exec.Finalize()
+		outs, err := exec.Call(tensorArgs(inputs, labels)...)
+		finalizeAll(outs)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	prefix := "/" + runScope(i)
+	for v := range fresh.IterVariables() {
+		if v.Path() == rngStatePath {
+			continue
+		}
+		value, err := v.Value()
+		if err != nil {
+			return fmt.Errorf("reading %s: %w", v.Path(), err)
+		}
+		nv, err := b.store.CreateVariable(prefix+v.Path(), value)
+		if err != nil {
+			return err
+		}
+		nv.SetTrainable(v.Trainable)
+	}
+	return nil
+}
+
+// build creates and compiles the batched step: its arguments are the inputs and labels of
+// run 0, then of run 1, ...; its output the vector of the runs' losses.
+func (b *batch) build(backend compute.Backend, ds *data.Dataset, batchSize int) error {
+	perRun := b.numIn + b.numLab
+	err := gomlxerr.Catch(func() error {
+		exec, err := model.NewExec(backend, b.store, func(scope *model.Scope, args []*graph.Node) *graph.Node {
+			g := args[0].Graph()
+			b.store.SetTraining(g, true)
+			// Every run's optimizer sees the global step a run alone would see.
+			stepVar := optimizer.GetGlobalStepVar(b.store)
+			globalStep := stepVar.NodeValue(g)
+			var stepAfter *graph.Node
+			losses := make([]*graph.Node, len(b.runs))
+			for i := range b.runs {
+				in := args[i*perRun : i*perRun+b.numIn]
+				lab := args[i*perRun+b.numIn : (i+1)*perRun]
+				sub := scope.In("run_%d", i)
+				stepVar.SetNodeValue(globalStep)
+				loss := b.lossFn(sub, in, lab)
+				if loss == nil || !loss.Shape().IsScalar() || !loss.DType().IsFloat() {
+					panic(fmt.Errorf("the loss function must return a float scalar, got %v", loss))
+				}
+				if i > 0 {
+					loss = graph.ConvertDType(loss, losses[0].DType())
+				}
+				b.opts[i].UpdateGraph(sub, g, loss)
+				losses[i] = loss
+				if i == 0 {
+					stepAfter = stepVar.NodeValue(g)
+				}
+			}
+			stepVar.SetNodeValue(stepAfter)
+			if v := b.store.GetVariable(rngStatePath); v != nil && v.InUseByGraph(g) {
+				panic(fmt.Errorf("the step draws random numbers (dropout in the loss function, or an optimizer " +
+					"such as AdaHessian): batched runs would share one random state, unlike runs alone; " +
+					"set Options.Sequential"))
+			}
+			return graph.Stack(losses, 0)
+		})
+		if err != nil {
+			return err
+		}
+		b.exec = exec.WithName(fmt.Sprintf("sweep.Train:%d runs", len(b.runs)))
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("building the batched step of %d runs: %w", len(b.runs), err)
+	}
+	// Compile before the clock starts, as train.Run does.
+	args, err := b.batchArgs(ds, batchSize, 0)
+	if err != nil {
+		return err
+	}
+	argShapes := make([]shapes.Shape, len(args))
+	for i, a := range args {
+		argShapes[i] = a.(*tensors.Tensor).Shape()
+		_ = a.(*tensors.Tensor).FinalizeAll()
+	}
+	if err := gomlxerr.Catch(func() error { _, err := b.exec.Compile(argShapes...); return err }); err != nil {
+		b.exec.Finalize()
+		return fmt.Errorf("compiling the batched step of %d runs: %w", len(b.runs), err)
+	}
+	return nil
+}
+
+// batchArgs returns the step's arguments: the batch k of every run, each in its seed's order.
+func (b *batch) batchArgs(ds *data.Dataset, batchSize, k int) ([]any, error) {
+	var args []any
+	for _, r := range b.runs {
+		inputs, labels, err := ds.Batch(r.Seed, batchSize, k)
+		if err != nil {
+			for _, a := range args {
+				_ = a.(*tensors.Tensor).FinalizeAll()
+			}
+			return nil, err
+		}
+		args = append(args, tensorArgs(inputs, labels)...)
+	}
+	return args, nil
+}
+
+// step executes one batched step and returns each run's loss.
+func (b *batch) step(args []any) ([]float64, error) {
+	var losses []float64
+	err := gomlxerr.Catch(func() error {
+		outs, err := b.exec.Call(args...)
+		if err != nil {
+			return err
+		}
+		defer finalizeAll(outs)
+		if len(outs) != 1 {
+			return fmt.Errorf("the batched step returned %d outputs, want 1", len(outs))
+		}
+		switch v := outs[0].Value().(type) {
+		case []float32:
+			for _, x := range v {
+				losses = append(losses, float64(x))
+			}
+		case []float64:
+			losses = v
+		default:
+			return fmt.Errorf("unexpected loss output of shape %s", outs[0].Shape())
+		}
+		return nil
+	})
+	return losses, err
+}
+
+func tensorArgs(inputs, labels []*tensors.Tensor) []any {
+	args := make([]any, 0, len(inputs)+len(labels))
+	for _, t := range inputs {
+		args = append(args, t)
+	}
+	for _, t := range labels {
+		args = append(args, t)
+	}
+	return args
+}
+
+func finalizeAll(ts []*tensors.Tensor) {
+	for _, t := range ts {
+		if t != nil {
+			_ = t.FinalizeAll()
+		}
+	}
+}

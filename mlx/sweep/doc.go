@@ -1,0 +1,22 @@
+// Package sweep runs hyperparameter sweeps: optimizers built by name from a map of
+// hyperparameters ([Optimizer], [Params]), grids of configurations and seeds ([Grid]),
+// a runner that trains them ([Train]) and tables of final losses over seeds ([Summarize]).
+//
+// # Batched runs
+//
+// Compiling the training step took 70-85% of each small run's wall time, and every seed
+// and learning rate recompiled the same step. [Train] therefore trains R runs in one
+// graph, compiled once: run r keeps its own copy of the model under the scope "run_<r>"
+// (initialised from its seed as train.Run initialises a fresh Store), its own batches (the
+// order of its seed), and its own optimizer instance, hyperparameters and state (under the
+// scope "sweep_run_<r>_<optimizer>"), so any hyperparameter, or even the optimizer, may
+// differ between the runs of one graph. Each step executes one step of every run. As
+// with local SGD's workers, the runs are copies rather than a leading axis of the
+// variables: GoMLX has no vmap, and copies work with any loss function. The losses of a
+// batched run are those of train.Run with the same configuration, bit for bit on XLA CPU
+// in the tests. cmd/bench-sweep measures the speed-up.
+//
+// Batched runs share the Store's random-number state, so a step that draws random
+// numbers (dropout, AdaHessian's probes) is refused: set Options.Sequential, which trains
+// each run alone with train.Run.
+package sweep

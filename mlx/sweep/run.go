@@ -1,0 +1,211 @@
+package sweep
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+
+	"github.com/gomlx/compute"
+
+	"github.com/goptlab/goptlab/mlx/data"
+	"github.com/goptlab/goptlab/mlx/history"
+	"github.com/goptlab/goptlab/mlx/train"
+)
+
+// Run is one configuration of a sweep: an optimizer by name, its hyperparameters and a seed.
+type Run struct {
+	// Name labels the run's history; empty means "<optimizer> <params>", e.g.
+	// "adam lr=0.01", the same for every seed (plots group seeds by name).
+	Name      string
+	Optimizer string
+	Params    Params
+	// Seed sets the initial weights and the order of the batches, as train.Config.Seed.
+	Seed int64
+}
+
+// Label returns Name, or else "<optimizer> <params>".
+func (r Run) Label() string {
+	if r.Name != "" {
+		return r.Name
+	}
+	if len(r.Params) == 0 {
+		return r.Optimizer
+	}
+	return r.Optimizer + " " + r.Params.String()
+}
+
+// Grid returns the runs of optimizer at every combination of the values of params (names
+// in sorted order, the last one varying fastest) and every seed (fastest of all). With no
+// params it returns one run per seed at the optimizer's defaults.
+func Grid(optimizer string, params map[string][]float64, seeds ...int64) []Run {
+	names := slices.Sorted(maps.Keys(params))
+	combos := []Params{{}}
+	for _, k := range names {
+		var next []Params
+		for _, c := range combos {
+			for _, v := range params[k] {
+				p := c.Clone()
+				p[k] = v
+				next = append(next, p)
+			}
+		}
+		combos = next
+	}
+	var runs []Run
+	for _, p := range combos {
+		for _, s := range seeds {
+			runs = append(runs, Run{Optimizer: optimizer, Params: p.Clone(), Seed: s})
+		}
+	}
+	return runs
+}
+
+// Options configures [Train].
+type Options struct {
+	// Steps, BatchSize and LogEvery are those of train.Config, shared by every run.
+	Steps, BatchSize, LogEvery int
+	// Sequential trains each run alone with train.Run (one compiled step per run) instead
+	// of batching runs into one graph. Batching needs a loss function that draws no random
+	// numbers during training (no dropout) and optimizers that draw none (not AdaHessian):
+	// Train says so with an error otherwise.
+	Sequential bool
+	// MaxBatch is the largest number of runs trained in one graph; 0 means all of them.
+	MaxBatch int
+	// Progress, if set, is called after each recorded step (see [Progress]); an error from it
+	// stops the sweep.
+	Progress func(Progress) error
+	// Context, if set, stops the sweep when cancelled (after the step in progress).
+	Context context.Context
+}
+
+// Progress tells a [Options.Progress] callback where a sweep stands.
+type Progress struct {
+	// Runs is the number of runs of the sweep; Done counts those finished.
+	Runs, Done int
+	// Step is the last step taken by the runs in progress, of Steps.
+	Step, Steps int
+	// Current holds the histories of the runs in progress (all of a batch, or the one
+	// sequential run), up to Step.
+	Current []*history.History
+}
+
+// DivergedMetric is the metric set to 1 on the last record of a run that diverged: its
+// loss or (in sequential mode) one of its variables became NaN or infinite at that step,
+// and the run stopped there with a NaN loss recorded.
+const DivergedMetric = "diverged"
+
+// Train trains every run on ds with the loss function lossFn and returns one history per
+// run, in the order of runs, with the run's Params recorded (history.History.Params).
+//
+// Unless opts.Sequential is set, runs are trained together, opts.MaxBatch (default all) at
+// a time, in one graph compiled once: each run keeps its own copy of the model (initialised
+// from its seed exactly as train.Run would), its own batches (the batch order of its seed),
+// its own optimizer, hyperparameters and optimizer state, and each step executes one step
+// of every run. Each run's losses are those of train.Run with the same configuration (the
+// tests check it). Time in the histories is the wall time of the batched steps, shared by
+// the runs of a batch.
+//
+// A run that diverges stops (see [DivergedMetric]); the others go on. Train returns the
+// histories so far with an error if a run cannot be built or trained for another reason,
+// or if the sweep is interrupted.
+func Train(backend compute.Backend, lossFn train.LossFn, ds *data.Dataset, runs []Run, opts Options) ([]*history.History, error) {
+	switch {
+	case backend == nil:
+		return nil, errors.New("sweep.Train: backend is nil")
+	case lossFn == nil:
+		return nil, errors.New("sweep.Train: lossFn is nil")
+	case ds == nil:
+		return nil, errors.New("sweep.Train: dataset is nil")
+	case len(runs) == 0:
+		return nil, errors.New("sweep.Train: no runs")
+	case opts.Steps < 1 || opts.Steps > train.MaxSteps:
+		return nil, fmt.Errorf("sweep.Train: Options.Steps=%d out of range [1, %d]", opts.Steps, train.MaxSteps)
+	case opts.MaxBatch < 0:
+		return nil, fmt.Errorf("sweep.Train: Options.MaxBatch=%d must be >= 0 (0: all runs in one batch)", opts.MaxBatch)
+	case opts.LogEvery < 0:
+		return nil, fmt.Errorf("sweep.Train: Options.LogEvery=%d must be >= 0 (0 means 1)", opts.LogEvery)
+	}
+	if opts.BatchSize == 0 {
+		opts.BatchSize = ds.Len()
+	}
+	if err := ds.CheckBatchSize(opts.BatchSize); err != nil {
+		return nil, fmt.Errorf("sweep.Train: Options.BatchSize: %w", err)
+	}
+	if opts.LogEvery == 0 {
+		opts.LogEvery = 1
+	}
+	if opts.Context == nil {
+		opts.Context = context.Background()
+	}
+	// Check every configuration before training anything.
+	for i, r := range runs {
+		if _, err := Optimizer(r.Optimizer, r.Params); err != nil {
+			return nil, fmt.Errorf("sweep.Train: run #%d (%s): %w", i, r.Label(), err)
+		}
+	}
+	out := make([]*history.History, 0, len(runs))
+	size := opts.MaxBatch
+	if size == 0 || opts.Sequential {
+		size = len(runs)
+	}
+	for start := 0; start < len(runs); start += size {
+		group := runs[start:min(start+size, len(runs))]
+		var hs []*history.History
+		var err error
+		if opts.Sequential {
+			hs, err = trainSequential(backend, lossFn, ds, group, opts, start, len(runs))
+		} else {
+			hs, err = trainBatch(backend, lossFn, ds, group, opts, start, len(runs))
+		}
+		out = append(out, hs...)
+		if err != nil {
+			return out, fmt.Errorf("sweep.Train: %w", err)
+		}
+	}
+	return out, nil
+}
+
+// trainSequential trains the runs one after the other with train.Run.
+func trainSequential(backend compute.Backend, lossFn train.LossFn, ds *data.Dataset, runs []Run, opts Options, done, total int) ([]*history.History, error) {
+	var out []*history.History
+	for i, r := range runs {
+		stepper, err := Stepper(r.Optimizer, r.Params)
+		if err != nil {
+			return out, err
+		}
+		cfg := train.Config{Steps: opts.Steps, BatchSize: opts.BatchSize, Seed: r.Seed, LogEvery: opts.LogEvery,
+			Name: r.Label(), Context: opts.Context}
+		if opts.Progress != nil {
+			cfg.OnStep = func(h *history.History) error {
+				last, _ := h.Last()
+				return opts.Progress(Progress{Runs: total, Done: done + i, Step: last.Step, Steps: opts.Steps, Current: []*history.History{h}})
+			}
+		}
+		h, err := train.Run(backend, newStore(), lossFn, ds, stepper, cfg)
+		if h != nil {
+			h.Params = maps.Clone(r.Params)
+		}
+		var nf *train.NonFiniteError
+		if errors.As(err, &nf) {
+			h.Add(history.Record{Step: nf.Step, Time: lastTime(h), Evals: int64(nf.Step), Loss: nan(),
+				Metrics: map[string]float64{DivergedMetric: 1}})
+			err = nil
+		}
+		if h != nil {
+			out = append(out, h)
+		}
+		if err != nil {
+			return out, fmt.Errorf("run %q seed %d: %w", r.Label(), r.Seed, err)
+		}
+	}
+	return out, nil
+}
+
+func lastTime(h *history.History) float64 {
+	if last, ok := h.Last(); ok {
+		return last.Time
+	}
+	return 0
+}

@@ -1,0 +1,147 @@
+package sweep
+
+import (
+	"io"
+	"math"
+	"strings"
+	"testing"
+
+	"github.com/gomlx/compute"
+
+	"github.com/goptlab/goptlab/mlx"
+	"github.com/goptlab/goptlab/mlx/data"
+	"github.com/goptlab/goptlab/mlx/history"
+	"github.com/goptlab/goptlab/mlx/models"
+	"github.com/goptlab/goptlab/mlx/train"
+)
+
+func backend(t testing.TB) compute.Backend {
+	t.Helper()
+	mlx.Output = io.Discard
+	b, err := mlx.Backend()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func spirals(t testing.TB) (*data.Dataset, train.LossFn) {
+	t.Helper()
+	ds, err := data.TwoSpirals(256, 1.5, 0.05, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mlp := models.MLPConfig{Hidden: []int{16, 16}, Outputs: 2, Activation: "tanh"}
+	return ds, models.Classifier(mlp.Fn())
+}
+
+// Each batched run gives the losses of the same configuration trained alone by train.Run.
+func TestBatchedMatchesRunsAlone(t *testing.T) {
+	be := backend(t)
+	ds, lossFn := spirals(t)
+	runs := []Run{{Optimizer: "adam", Params: Params{"lr": 0.01}, Seed: 1}, {Optimizer: "adam", Params: Params{"lr": 0.03}, Seed: 2},
+		{Optimizer: "sgd", Params: Params{"lr": 0.1}, Seed: 3},
+		{Optimizer: "adan", Params: Params{"lr": 0.1, "beta2": 0.9}, Seed: 1}}
+	opts := Options{Steps: 20, BatchSize: 32, LogEvery: 1}
+	batched, err := Train(be, lossFn, ds, runs, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.Sequential = true
+	alone, err := Train(be, lossFn, ds, runs, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(batched) != len(runs) || len(alone) != len(runs) {
+		t.Fatalf("got %d batched and %d sequential histories, want %d", len(batched), len(alone), len(runs))
+	}
+	maxDiff := 0.0
+	for i, r := range runs {
+		b, a := batched[i], alone[i]
+		if b.Name != a.Name || b.Seed != r.Seed || b.Optimizer != r.Optimizer || b.Params["lr"] != r.Params["lr"] {
+			t.Fatalf("run %d: batched history %q/%s/%d/%v, alone %q/%s/%d/%v", i, b.Name, b.Optimizer, b.Seed, b.Params,
+				a.Name, a.Optimizer, a.Seed, a.Params)
+		}
+		if b.Len() != opts.Steps || a.Len() != opts.Steps {
+			t.Fatalf("run %d: %d batched and %d sequential records, want %d", i, b.Len(), a.Len(), opts.Steps)
+		}
+		for j := range b.Records {
+			lb, la := b.Records[j].Loss, a.Records[j].Loss
+			d := math.Abs(lb-la) / max(math.Abs(la), 1e-30)
+			maxDiff = max(maxDiff, d)
+			if d > 1e-5 {
+				t.Errorf("run %d (%s seed %d) step %d: batched loss %.9g, alone %.9g", i, r.Label(), r.Seed, j+1, lb, la)
+			}
+		}
+	}
+	// The runs differ from one another (a batch that trained one run R times would fail above).
+	if batched[0].Records[0].Loss == batched[1].Records[0].Loss {
+		t.Fatalf("seeds 1 and 2 gave the same first loss: the runs are not independent")
+	}
+	t.Logf("largest relative difference of a batched loss from the run alone: %.3g", maxDiff)
+}
+
+func TestBatchedDivergedRunStops(t *testing.T) {
+	be := backend(t)
+	ds, lossFn := spirals(t)
+	runs := []Run{{Optimizer: "sgd", Params: Params{"lr": 0.05}, Seed: 1}, {Optimizer: "sgd", Params: Params{"lr": 1e38}, Seed: 1}}
+	hs, err := Train(be, lossFn, ds, runs, Options{Steps: 30, BatchSize: 32, LogEvery: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hs[0].Len() != 3 {
+		t.Fatalf("the stable run has %d records, want 3", hs[0].Len())
+	}
+	last, _ := hs[1].Last()
+	if last.Metrics[DivergedMetric] != 1 || !math.IsNaN(last.Loss) && !math.IsInf(last.Loss, 0) || last.Step == 30 {
+		t.Fatalf("the diverged run ends with %+v, want a non-finite loss marked diverged before step 30", last)
+	}
+}
+
+func TestTrainRejectsBadConfigurations(t *testing.T) {
+	be := backend(t)
+	ds, lossFn := spirals(t)
+	cases := map[string]struct {
+		runs []Run
+		opts Options
+		want string
+	}{
+		"unknown optimizer": {[]Run{{Optimizer: "adamm"}}, Options{Steps: 1}, `unknown optimizer "adamm"`},
+		"unknown param":     {[]Run{{Optimizer: "adam", Params: Params{"lr2": 1}}}, Options{Steps: 1}, `unknown hyperparameter "lr2"`},
+		"bad value":         {[]Run{{Optimizer: "adam", Params: Params{"beta2": 1}}}, Options{Steps: 1}, "Beta2"},
+		"no steps":          {[]Run{{Optimizer: "adam"}}, Options{}, "Steps=0"},
+		"no runs":           {nil, Options{Steps: 1}, "no runs"},
+		"batch size":        {[]Run{{Optimizer: "adam"}}, Options{Steps: 1, BatchSize: 1000}, "BatchSize"},
+		"random numbers":    {[]Run{{Optimizer: "adahessian"}}, Options{Steps: 1}, "Options.Sequential"},
+	}
+	for name, c := range cases {
+		_, err := Train(be, lossFn, ds, c.runs, c.opts)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: error %v, want one containing %q", name, err, c.want)
+		}
+	}
+}
+
+func TestHistoriesOfASweepWriteAsCSV(t *testing.T) {
+	be := backend(t)
+	ds, lossFn := spirals(t)
+	var progress []Progress
+	hs, err := Train(be, lossFn, ds, Grid("adam", map[string][]float64{"lr": {0.01, 0.1}}, 1), Options{
+		Steps: 4, BatchSize: 32, LogEvery: 2,
+		Progress: func(p Progress) error { progress = append(progress, p); return nil },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(progress) != 2 || progress[1].Step != 4 || progress[1].Runs != 2 || len(progress[1].Current) != 2 {
+		t.Fatalf("progress calls: %+v", progress)
+	}
+	var b strings.Builder
+	if err := history.WriteCSV(&b, hs...); err != nil {
+		t.Fatalf("a learning-rate sweep does not write as CSV: %v", err)
+	}
+	back, err := history.ReadCSV(strings.NewReader(b.String()))
+	if err != nil || len(back) != 2 || back[1].Params["lr"] != 0.1 {
+		t.Fatalf("read back %v: %+v", err, back)
+	}
+}
