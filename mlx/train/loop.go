@@ -127,6 +127,12 @@ type NonFiniteError struct {
 
 // Error implements error.
 func (e *NonFiniteError) Error() string {
+	if e.Step == 1 && e.Variable == "loss" {
+		// The loss of step 1 is that of the initial model: no learning rate has acted yet.
+		return fmt.Sprintf("step 1: non-finite (NaN or Inf) loss of the initial model, before any update (all non-finite: %v): "+
+			"the data or the model produce it, not the learning rate: look for NaN or Inf inputs, or, with models.Classifier, "+
+			"a class label outside [0, classes) (models.CheckLabels names it)", e.All)
+	}
 	return fmt.Sprintf("step %d: non-finite (NaN or Inf) %s (all non-finite: %v); "+
 		"lower the learning rate, or set Config.SkipNonFinite to discard such steps", e.Step, e.Variable, e.All)
 }
