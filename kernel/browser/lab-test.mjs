@@ -61,7 +61,8 @@ async function plotsIn(page, scope) {
         if (el.tagName.toLowerCase() === "img") {
           if (el.complete && el.naturalWidth > 0 && el.naturalHeight > 0 && box.width > 0) {
             out.img++;
-            out.sizes.push(`img ${el.naturalWidth}x${el.naturalHeight}`);
+            const kind = (el.getAttribute("src") || "").match(/^data:image\/([a-z+]+)/);
+            out.sizes.push(`${kind ? kind[1] : "img"} ${el.naturalWidth}x${el.naturalHeight}`);
           }
         } else if (box.width > 50 && box.height > 50) {
           out.svg++;
@@ -71,6 +72,14 @@ async function plotsIn(page, scope) {
     }
     return out;
   }, scope);
+}
+
+// JupyterLab's trust indicator in the status bar ("trusted", "not trusted", ...).
+async function trustShown(page) {
+  return page.evaluate(() => {
+    const el = [...document.querySelectorAll(".jp-StatusBar-Widget [title]")].find((e) => /trust/i.test(e.getAttribute("title")));
+    return el ? el.getAttribute("title") : "no trust indicator";
+  });
 }
 
 async function kernelStatus(page) {
@@ -88,10 +97,18 @@ async function waitForKernelStatus(page, status, timeout) {
   );
 }
 
+// Opens a notebook: the first by its /lab/tree URL (with the token), later ones as a person
+// does, by double-clicking it in the file browser. Waits until it is the current tab and its
+// toolbar names a kernel; returns that name.
 async function openNotebook(page, base, token, notebook) {
   step(`open ${notebook}`);
-  await page.goto(`${base}/lab/tree/${encodeURIComponent(notebook)}?token=${token}`, { timeout: READY_BOUND_MS });
-  await page.locator(".jp-NotebookPanel .jp-Cell").first().waitFor({ timeout: READY_BOUND_MS });
+  if (!page.url().startsWith(base)) {
+    await page.goto(`${base}/lab/tree/${encodeURIComponent(notebook)}?token=${token}`, { timeout: READY_BOUND_MS });
+  } else {
+    await page.locator(".jp-DirListing-item .jp-DirListing-itemText", { hasText: notebook }).first().dblclick({ timeout: READY_BOUND_MS });
+  }
+  await page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab.lm-mod-current", { hasText: notebook }).waitFor({ timeout: READY_BOUND_MS });
+  await page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Cell").first().waitFor({ timeout: READY_BOUND_MS });
   const name = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Toolbar-kernelName");
   await page.waitForFunction(
     () => {
@@ -241,10 +258,11 @@ async function labTest() {
     );
     await page.locator(".lm-MenuBar-itemLabel", { hasText: /^File$/ }).click();
     await page.locator('.lm-Menu-item[data-command="application:close"]').click();
-    await page.locator(".jp-NotebookPanel").waitFor({ state: "detached", timeout: READY_BOUND_MS });
-    await openNotebook(page, base, token, notebook);
+    await page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab", { hasText: notebook }).waitFor({ state: "detached", timeout: READY_BOUND_MS });
+    const again = await openNotebook(page, base, token, notebook);
+    if (again !== "Go (GoMLX)") problems.push(`the reopened notebook shows kernel "${again}"`);
     const reopened = await waitForPlots(page, want);
-    console.log(`measure: plots_after_reopen ${reopened.img + reopened.svg} (${reopened.sizes.join(", ")})`);
+    console.log(`measure: plots_after_reopen ${reopened.img + reopened.svg} (${reopened.sizes.join(", ")}; ${await trustShown(page)})`);
     await shot(page, "reopened");
     if (reopened.img + reopened.svg < want) problems.push(`after reopening ${reopened.img + reopened.svg} plots are visible, want ${want}`);
 
@@ -253,7 +271,7 @@ async function labTest() {
       step(`open ${headless}, executed headless (not trusted)`);
       await openNotebook(page, base, token, headless);
       const untrusted = await waitForPlots(page, want);
-      console.log(`measure: plots_headless_untrusted ${untrusted.img + untrusted.svg} (${untrusted.sizes.join(", ")})`);
+      console.log(`measure: plots_headless_untrusted ${untrusted.img + untrusted.svg} (${untrusted.sizes.join(", ")}; ${await trustShown(page)})`);
       await shot(page, "headless-untrusted");
     }
   } catch (e) {
