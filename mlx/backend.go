@@ -225,11 +225,20 @@ func (p probes) chooseForced(value string) (Choice, error) {
 	}
 }
 
+// goBackendOptions configures GoMLX's pure-Go backend to execute one operation at a time
+// (each operation still splits its own work over the cores). Its default runs independent
+// operations in parallel on a pool of 2*GOMAXPROCS workers, and large convolutions split
+// their work on the same pool without releasing their slot: when as many convolutions as
+// there are workers run at once, all wait for a free worker forever (compute v0.1.6:
+// AdaHessian's step on a two-block CNN deadlocked so on a 2-core machine;
+// TestModelOptimizerMatrix in mlx/optim trains it on this backend).
+const goBackendOptions = "ops_sequential"
+
 // New creates the backend described by the choice. A plugin that fails to load
 // gives an error naming the file and the fix.
 func (c Choice) New() (compute.Backend, error) {
 	if c.Kind == KindGo {
-		b, err := gobackend.New("")
+		b, err := gobackend.New(goBackendOptions)
 		if err != nil {
 			return nil, fmt.Errorf("creating the pure-Go backend: %w", err)
 		}
