@@ -27,6 +27,11 @@ type Optimizer interface {
 	UpdateGraphWithGradients(scope *model.Scope, grads []*Node, lossDType dtypes.DType)
 	// Name is a short label such as "adan".
 	Name() string
+	// StateScope is the absolute scope, "/"+ScopeName, under which the optimizer keeps its
+	// state variables: the step counter [StepVariable], the base learning rate
+	// [LearningRateVariable] and the per-variable slots "<scope of v>/<name of v>_<slot>"
+	// (each optimizer's doc comment lists its slot names).
+	StateScope() string
 }
 
 // Names of the state variables shared by all optimizers, under the optimizer's scope.
@@ -179,9 +184,9 @@ func (c *stepCtx) set(v *model.Variable, value *Node) {
 // scalar returns a constant scalar of the context's dtype.
 func (c *stepCtx) scalar(x float64) *Node { return Scalar(c.g, c.dtype, x) }
 
-// biasCorrection returns 1 - beta^k.
+// biasCorrection returns 1 - beta^k, computed in float64 (see [BiasCorrection]).
 func (c *stepCtx) biasCorrection(beta float64, k *Node) *Node {
-	return OneMinus(Pow(c.scalar(beta), k))
+	return BiasCorrection(beta, k, c.dtype)
 }
 
 // ema returns beta*old + (1-beta)*x.

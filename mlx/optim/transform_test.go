@@ -1,0 +1,240 @@
+package optim
+
+import (
+	"math"
+	"testing"
+
+	"github.com/gomlx/compute"
+	"github.com/gomlx/compute/dtypes"
+	. "github.com/gomlx/gomlx/core/graph" //nolint:staticcheck // GoMLX graph DSL.
+	"github.com/gomlx/gomlx/ml/model"
+
+	"github.com/goptlab/goptlab/mlx/mlxtest"
+)
+
+// runQuartic runs n steps of s on golden.py's quartic in dtype and returns the values of
+// "w" and "k" after each step.
+func runQuartic(t *testing.T, backend compute.Backend, gd *golden, s stepper, dtype dtypes.DType, n int) [][]float64 {
+	t.Helper()
+	store := model.NewStore()
+	_ = store.SetRNGStateFromSeed(1)
+	var vars []*model.Variable
+	for _, name := range []string{"w", "k"} {
+		vars = append(vars, newVarDType(t, store.RootScope(), name, dtype, gd.Init[name], gd.Shapes[name]...))
+	}
+	exec := newStepExec(t, backend, store, s, quarticLoss(gd))
+	var out [][]float64
+	for range n {
+		runSteps(t, exec, 1)
+		var row []float64
+		for _, v := range vars {
+			row = append(row, floats(t, v)...)
+		}
+		out = append(out, row)
+	}
+	return out
+}
+
+// TestChainBitForBit checks that the hand-written Adam, AdamW, AMSGrad and SGD equal their
+// chains of transforms exactly (same bits), in float64 and float32, on both backends.
+func TestChainBitForBit(t *testing.T) {
+	gd := loadGolden(t)
+	type pair struct {
+		name      string
+		reference func() stepper
+		chain     func() stepper
+	}
+	adam := DefaultAdam()
+	adam.LR, adam.WeightDecay = 0.1, 0.01
+	adamw := DefaultAdamW()
+	adamw.LR, adamw.WeightDecay = 0.1, 0.1
+	adamw.Schedule = Schedule{WarmupSteps: 2, Decay: DecayCosine, DecaySteps: 4, FinalFactor: 0.1}
+	ams := DefaultAMSGrad()
+	ams.LR = 0.1
+	sgd := DefaultSGD()
+	sgd.LR, sgd.Momentum, sgd.Nesterov, sgd.WeightDecay = 0.05, 0.9, true, 0.01
+	pairs := []pair{
+		{"adam_l2", func() stepper { return must(NewAdam(adam)) }, func() stepper {
+			return must(NewChain("adam", adam.Common, AddL2(adam.WeightDecay), ScaleByAdam(adam.Beta1, adam.Beta2, adam.Eps, false), ScaleByLR()))
+		}},
+		{"adamw", func() stepper { return must(NewAdam(adamw)) }, func() stepper {
+			return must(NewChain("adamw", adamw.Common, ScaleByAdam(adamw.Beta1, adamw.Beta2, adamw.Eps, false), AddDecayedWeights(adamw.WeightDecay), ScaleByLR()))
+		}},
+		{"amsgrad", func() stepper { return must(NewAdam(ams)) }, func() stepper {
+			return must(NewChain("amsgrad", ams.Common, ScaleByAdam(ams.Beta1, ams.Beta2, ams.Eps, true), ScaleByLR()))
+		}},
+		{"sgd_nesterov_l2", func() stepper { return must(NewSGD(sgd)) }, func() stepper {
+			return must(NewChain("sgd", sgd.Common, AddL2(sgd.WeightDecay), Momentum(sgd.Momentum, true), ScaleByLR()))
+		}},
+	}
+	mlxtest.ForEach(t, func(t *testing.T, backend compute.Backend) {
+		for _, dtype := range []dtypes.DType{dtypes.Float64, dtypes.Float32} {
+			for _, p := range pairs {
+				t.Run(p.name+"/"+dtype.String(), func(t *testing.T) {
+					want := runQuartic(t, backend, gd, p.reference(), dtype, 8)
+					got := runQuartic(t, backend, gd, p.chain(), dtype, 8)
+					for step := range want {
+						for j := range want[step] {
+							if math.Float64bits(got[step][j]) != math.Float64bits(want[step][j]) {
+								t.Fatalf("step %d, element %d: chain %.17g, %s %.17g", step+1, j, got[step][j], p.name, want[step][j])
+							}
+						}
+					}
+				})
+			}
+		}
+	})
+}
+
+// TestBiasCorrectionFloat64 checks that 1 - beta^k is computed in float64 and rounded once
+// (PyTorch's rule), and that it differs from rounding beta to float32 first, the rule the
+// optimizers used before, at beta = 0.999, k = 1..10.
+func TestBiasCorrectionFloat64(t *testing.T) {
+	const beta, n = 0.999, 10
+	mlxtest.ForEach(t, func(t *testing.T, backend compute.Backend) {
+		results := MustExecOnceN(backend, func(k *Node) []*Node {
+			return []*Node{BiasCorrection(beta, k, dtypes.Float32), OneMinus(Pow(Scalar(k.Graph(), dtypes.Float32, beta), k))}
+		}, []float32{1, 2, 3, 4, 5, 6, 7, 8, 9, 10})
+		got, old := results[0].Value().([]float32), results[1].Value().([]float32)
+		differ := 0
+		for i := range n {
+			want := float32(1 - math.Pow(beta, float64(i+1)))
+			if got[i] != want {
+				t.Errorf("k=%d: BiasCorrection = %.9g, float32(1 - 0.999^k in float64) = %.9g", i+1, got[i], want)
+			}
+			if old[i] != want {
+				differ++
+				t.Logf("k=%d: float64 rule %.9g, float32 rule %.9g (relative %.2g)", i+1, want, old[i], float64(old[i]-want)/float64(want))
+			}
+		}
+		if differ == 0 {
+			t.Errorf("the float32 rule matched the float64 rule at every k: the test no longer shows the difference")
+		}
+	})
+}
+
+// quadStep builds a chain on the 2-element quadratic 0.5*sum(a*(x-c)^2) and returns its
+// iterates.
+func quadSteps(t *testing.T, backend compute.Backend, o Optimizer, n int) [][]float64 {
+	t.Helper()
+	store := model.NewStore()
+	x := newVar(t, store.RootScope(), "x", []float64{1, -2}, 2)
+	loss := func(scope *model.Scope, inputs, _ []*Node) *Node {
+		v := scope.GetVariable("x").NodeValue(inputs[0].Graph())
+		d := Sub(v, Const(v.Graph(), []float64{0.5, 0.25}))
+		return MulScalar(ReduceAllSum(Mul(Const(v.Graph(), []float64{1, 10}), Square(d))), 0.5)
+	}
+	exec := newStepExec(t, backend, store, o, loss)
+	var out [][]float64
+	for range n {
+		runSteps(t, exec, 1)
+		out = append(out, floats(t, x))
+	}
+	return out
+}
+
+// quadGrad is the gradient of quadSteps' loss.
+func quadGrad(x []float64) []float64 {
+	return []float64{1 * (x[0] - 0.5), 10 * (x[1] - 0.25)}
+}
+
+func closeAll(t *testing.T, step int, got, want []float64) {
+	t.Helper()
+	for i := range want {
+		if !isClose(got[i], want[i], 1e-12, 1e-14) {
+			t.Fatalf("step %d: x = %v, want %v", step, got, want)
+		}
+	}
+}
+
+// TestTransforms checks clipping, accumulation, lookahead and weight averaging against
+// host computations of their rules.
+func TestTransforms(t *testing.T) {
+	com := Common{LR: 0.1, ScopeName: "t"}
+	mlxtest.ForEach(t, func(t *testing.T, backend compute.Backend) {
+		t.Run("clip_by_global_norm", func(t *testing.T) {
+			got := quadSteps(t, backend, must(NewChain("c", com, ClipByGlobalNorm(1), ScaleByLR())), 5)
+			x := []float64{1, -2}
+			for k := range got {
+				g := quadGrad(x)
+				f := 1 / math.Max(1, math.Hypot(g[0], g[1]))
+				x = []float64{x[0] - 0.1*f*g[0], x[1] - 0.1*f*g[1]}
+				closeAll(t, k+1, got[k], x)
+			}
+		})
+		t.Run("clip_by_value", func(t *testing.T) {
+			got := quadSteps(t, backend, must(NewChain("c", com, ClipByValue(0.5), ScaleByLR())), 5)
+			x := []float64{1, -2}
+			for k := range got {
+				g := quadGrad(x)
+				for i := range x {
+					x[i] -= 0.1 * math.Max(-0.5, math.Min(0.5, g[i]))
+				}
+				closeAll(t, k+1, got[k], x)
+			}
+		})
+		t.Run("accumulate", func(t *testing.T) {
+			// Heavy-ball momentum every 3rd step on the mean of 3 gradients; the parameters do
+			// not move in between, so the mean is the gradient at the current point.
+			got := quadSteps(t, backend, must(NewChain("c", com, Accumulate(3, Momentum(0.5, false), ScaleByLR()))), 9)
+			x, buf := []float64{1, -2}, []float64{0, 0}
+			for k := range got {
+				if (k+1)%3 == 0 {
+					g := quadGrad(x)
+					for i := range x {
+						buf[i] = 0.5*buf[i] + g[i]
+						x[i] -= 0.1 * buf[i]
+					}
+				}
+				closeAll(t, k+1, got[k], x)
+			}
+		})
+		t.Run("lookahead", func(t *testing.T) {
+			got := quadSteps(t, backend, must(NewChain("c", com, ScaleByLR(), Lookahead(2, 0.5))), 6)
+			x := []float64{1, -2}
+			slow := append([]float64(nil), x...)
+			for k := range got {
+				g := quadGrad(x)
+				for i := range x {
+					x[i] -= 0.1 * g[i]
+				}
+				if (k+1)%2 == 0 {
+					for i := range x {
+						slow[i] += 0.5 * (x[i] - slow[i])
+						x[i] = slow[i]
+					}
+				}
+				closeAll(t, k+1, got[k], x)
+			}
+		})
+		t.Run("ema_weights", func(t *testing.T) {
+			store := model.NewStore()
+			x := newVar(t, store.RootScope(), "x", []float64{1, -2}, 2)
+			loss := func(scope *model.Scope, inputs, _ []*Node) *Node {
+				return MulScalar(ReduceAllSum(Square(scope.GetVariable("x").NodeValue(inputs[0].Graph()))), 0.5)
+			}
+			exec := newStepExec(t, backend, store, must(NewChain("c", com, ScaleByLR(), EMAWeights(0.9))), loss)
+			runSteps(t, exec, 3)
+			ev := store.GetVariable("/t/x_ema")
+			if ev == nil {
+				t.Fatal("no slot /t/x_ema")
+			}
+			want := []float64{1, -2}
+			var e []float64
+			for k := range 3 {
+				for i := range want {
+					want[i] *= 0.9
+				}
+				if k == 0 {
+					e = append([]float64(nil), want...)
+				} else {
+					for i := range e {
+						e[i] = 0.9*e[i] + 0.1*want[i]
+					}
+				}
+			}
+			closeAll(t, 3, floats(t, x), want)
+			closeAll(t, 3, floats(t, ev), e)
+		})
+	})
+}
