@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/gomlx/compute"
+	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/compute/shapes"
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
@@ -55,9 +56,6 @@ func trainBatch(backend compute.Backend, lossFn train.LossFn, ds *data.Dataset, 
 			return nil, err
 		}
 		b.opts = append(b.opts, opt)
-		if err := b.initRun(backend, ds, o.BatchSize, i); err != nil {
-			return nil, fmt.Errorf("run %q seed %d: creating the model's variables: %w", r.Label(), r.Seed, err)
-		}
 	}
 	if err := b.build(backend, ds, o.BatchSize); err != nil {
 		return nil, err
@@ -109,59 +107,54 @@ func trainBatch(backend compute.Backend, lossFn train.LossFn, ds *data.Dataset, 
 	return b.history, nil
 }
 
-// initRun creates run i's copy of the model, initialised as train.Run initialises a fresh
-// Store with the run's seed: the loss evaluated once, forward only, on the run's first
-// batch, in a Store seeded with train.SeedStore. The values are then moved into b.store
-// under runScope(i).
-func (b *batch) initRun(backend compute.Backend, ds *data.Dataset, batchSize, i int) error {
-	seed := b.runs[i].Seed
-	fresh := model.NewStore()
-	if err := train.SeedStore(fresh, seed); err != nil {
-		return err
-	}
-	inputs, labels, err := ds.Batch(seed, batchSize, 0)
-	if err != nil {
-		return err
-	}
-	defer finalizeAll(append(inputs, labels...))
-	err = gomlxerr.Catch(func() error {
-		exec, err := model.NewExec(backend, fresh, func(scope *model.Scope, in []*graph.Node) *graph.Node {
-			return b.lossFn(scope, in[:b.numIn], in[b.numIn:])
-		})
+// seedStates returns, for each run, the Store random state that train.SeedStore gives a
+// fresh Store for the run's seed, from which train.Run initialises the model.
+func (b *batch) seedStates() ([]*tensors.Tensor, error) {
+	states := make([]*tensors.Tensor, len(b.runs))
+	for i, r := range b.runs {
+		fresh := model.NewStore()
+		if err := train.SeedStore(fresh, r.Seed); err != nil {
+			return nil, err
+		}
+		v := fresh.GetVariable(rngStatePath)
+		if v == nil {
+			return nil, fmt.Errorf("seeding a Store with %d created no random state at %s", r.Seed, rngStatePath)
+		}
+		t, err := v.Value()
 		if err != nil {
-			return err
+			return nil, fmt.Errorf("reading the random state of seed %d: %w", r.Seed, err)
 		}
-		defer exec.Finalize()
-		outs, err := exec.Call(tensorArgs(inputs, labels)...)
-		finalizeAll(outs)
-		return err
-	})
-	if err != nil {
-		return err
+		states[i] = t
 	}
-	prefix := "/" + runScope(i)
-	for v := range fresh.IterVariables() {
-		if v.Path() == rngStatePath {
-			continue
-		}
-		value, err := v.Value()
-		if err != nil {
-			return fmt.Errorf("reading %s: %w", v.Path(), err)
-		}
-		nv, err := b.store.CreateVariable(prefix+v.Path(), value)
-		if err != nil {
-			return err
-		}
-		nv.SetTrainable(v.Trainable)
-	}
-	return nil
+	return states, nil
+}
+
+// seedMarker creates, just before run i's model is built, a variable whose initializer
+// sets the Store's random state to state. GoMLX initialises new variables in one graph, in
+// the order they were created, each drawing from the random state left by the previous
+// ones: so run i's variables draw exactly what they would draw in a fresh Store seeded
+// with the run's seed, in which train.Run creates them.
+func (b *batch) seedMarker(i int, state *tensors.Tensor) {
+	b.store.VariableWithShape(fmt.Sprintf("/sweep/seed_%d", i), shapes.Make(dtypes.Float32),
+		func(g *graph.Graph, shape shapes.Shape) *graph.Node {
+			b.store.GetVariable(rngStatePath).SetNodeValue(graph.ConstTensor(g, state))
+			return graph.Zeros(g, shape)
+		}).SetTrainable(false)
 }
 
 // build creates and compiles the batched step: its arguments are the inputs and labels of
 // run 0, then of run 1, ...; its output the vector of the runs' losses.
 func (b *batch) build(backend compute.Backend, ds *data.Dataset, batchSize int) error {
 	perRun := b.numIn + b.numLab
-	err := gomlxerr.Catch(func() error {
+	states, err := b.seedStates()
+	if err != nil {
+		return err
+	}
+	if _, err := b.store.CreateVariable(rngStatePath, states[0]); err != nil {
+		return err
+	}
+	b.store.GetVariable(rngStatePath).SetTrainable(false)
+	err = gomlxerr.Catch(func() error {
 		exec, err := model.NewExec(backend, b.store, func(scope *model.Scope, args []*graph.Node) *graph.Node {
 			g := args[0].Graph()
 			b.store.SetTraining(g, true)
@@ -174,6 +167,7 @@ func (b *batch) build(backend compute.Backend, ds *data.Dataset, batchSize int) 
 				in := args[i*perRun : i*perRun+b.numIn]
 				lab := args[i*perRun+b.numIn : (i+1)*perRun]
 				sub := scope.In("run_%d", i)
+				b.seedMarker(i, states[i])
 				stepVar.SetNodeValue(globalStep)
 				loss := b.lossFn(sub, in, lab)
 				if loss == nil || !loss.Shape().IsScalar() || !loss.DType().IsFloat() {
@@ -218,6 +212,11 @@ func (b *batch) build(backend compute.Backend, ds *data.Dataset, batchSize int) 
 	if err := gomlxerr.Catch(func() error { _, err := b.exec.Compile(argShapes...); return err }); err != nil {
 		b.exec.Finalize()
 		return fmt.Errorf("compiling the batched step of %d runs: %w", len(b.runs), err)
+	}
+	// Initialise the runs' models (see seedMarker) now, rather than in the first timed step.
+	if err := gomlxerr.Catch(func() error { return b.store.InitializeVariables(backend, nil) }); err != nil {
+		b.exec.Finalize()
+		return fmt.Errorf("initialising the models of %d runs: %w", len(b.runs), err)
 	}
 	return nil
 }
