@@ -1,48 +1,42 @@
-package optim
+package optim_test
 
 import (
-	"math"
 	"testing"
 
 	"github.com/gomlx/compute"
-	. "github.com/gomlx/gomlx/core/graph" //nolint:staticcheck // GoMLX graph DSL.
-	"github.com/gomlx/gomlx/ml/model"
 
 	"github.com/goptlab/goptlab/mlx/mlxtest"
+	"github.com/goptlab/goptlab/mlx/optim"
+	"github.com/goptlab/goptlab/mlx/optim/optimtest"
 )
 
 // convergeCase is one optimizer, tuned per problem as optax's tests do.
 type convergeCase struct {
 	name  string
 	steps int
-	make  func() stepper
+	make  func() any // an optim.Optimizer or a train.Stepper (SAM)
 }
 
-// parabola is sum((x - target)^2), minimum at target.
-var parabolaTarget = []float64{1, -0.5}
-
-func parabola(scope *model.Scope, inputs, _ []*Node) *Node {
-	x := scope.GetVariable("x").NodeValue(inputs[0].Graph())
-	return ReduceAllSum(Square(Sub(x, Const(x.Graph(), parabolaTarget))))
-}
-
-// rosenbrock is (a-x)^2 + b(y-x^2)^2 with a=1, b=100, minimum at (1, 1).
-func rosenbrock(scope *model.Scope, inputs, _ []*Node) *Node {
-	v := scope.GetVariable("x").NodeValue(inputs[0].Graph())
-	x, y := Slice(v, AxisRange(0, 1)), Slice(v, AxisRange(1, 2))
-	return ReduceAllSum(Add(Square(OneMinus(x)), MulScalar(Square(Sub(y, Square(x))), 100)))
+// must panics on a construction error (in tests, for settings known to be valid).
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
 }
 
 // decay is a cosine decay to 1% over n steps.
-func decay(n int) Schedule { return Schedule{Decay: DecayCosine, DecaySteps: n, FinalFactor: 0.01} }
+func decay(n int) optim.Schedule {
+	return optim.Schedule{Decay: optim.DecayCosine, DecaySteps: n, FinalFactor: 0.01}
+}
 
 func convergeCases(rosen bool) []convergeCase {
 	// On the parabola every optimizer uses a cosine decay (sign-based and momentum methods
 	// end within lr of the optimum otherwise); on Rosenbrock a constant rate walks the valley
 	// faster, except for Lion, whose sign steps need the decay to settle.
-	sched := func(n int) Schedule {
+	sched := func(n int) optim.Schedule {
 		if rosen {
-			return Schedule{}
+			return optim.Schedule{}
 		}
 		return decay(n)
 	}
@@ -59,80 +53,65 @@ func convergeCases(rosen bool) []convergeCase {
 		return p
 	}
 	return []convergeCase{
-		{"sgd_nesterov", n(200, 2000), func() stepper {
-			c := DefaultSGD()
+		{"sgd_nesterov", n(200, 2000), func() any {
+			c := optim.DefaultSGD()
 			c.LR, c.Momentum, c.Nesterov = pick(0.05, 1e-3), 0.9, true
-			return must(NewSGD(c))
+			return must(optim.NewSGD(c))
 		}},
-		{"adam", n(1000, 2000), func() stepper {
-			c := DefaultAdam()
+		{"adam", n(1000, 2000), func() any {
+			c := optim.DefaultAdam()
 			c.LR, c.Schedule = pick(0.1, 0.05), sched(1000)
-			return must(NewAdam(c))
+			return must(optim.NewAdam(c))
 		}},
-		{"adamw", n(1000, 2000), func() stepper {
-			c := DefaultAdamW()
+		{"adamw", n(1000, 2000), func() any {
+			c := optim.DefaultAdamW()
 			c.LR, c.WeightDecay, c.Schedule = pick(0.1, 0.05), 1e-4, sched(1000)
-			return must(NewAdam(c))
+			return must(optim.NewAdam(c))
 		}},
-		{"amsgrad", n(1000, 2000), func() stepper {
-			c := DefaultAMSGrad()
+		{"amsgrad", n(1000, 2000), func() any {
+			c := optim.DefaultAMSGrad()
 			c.LR, c.Schedule = 0.1, sched(1000)
-			return must(NewAdam(c))
+			return must(optim.NewAdam(c))
 		}},
-		{"adabelief", n(1000, 2000), func() stepper {
-			c := DefaultAdaBelief()
+		{"adabelief", n(1000, 2000), func() any {
+			c := optim.DefaultAdaBelief()
 			c.LR, c.Schedule = pick(0.1, 0.05), sched(1000)
-			return must(NewAdaBelief(c))
+			return must(optim.NewAdaBelief(c))
 		}},
-		{"lion", n(700, 2000), func() stepper {
-			c := DefaultLion()
+		{"lion", n(700, 2000), func() any {
+			c := optim.DefaultLion()
 			c.LR, c.Schedule = pick(0.03, 0.01), decay(n(700, 2000))
-			return must(NewLion(c))
+			return must(optim.NewLion(c))
 		}},
-		{"adan", n(1000, 2000), func() stepper {
-			c := DefaultAdan()
+		{"adan", n(1000, 2000), func() any {
+			c := optim.DefaultAdan()
 			c.LR, c.Schedule = pick(0.1, 0.02), sched(1000)
-			return must(NewAdan(c))
+			return must(optim.NewAdan(c))
 		}},
-		{"adahessian", n(200, 3000), func() stepper {
-			c := DefaultAdaHessian()
+		{"adahessian", n(200, 3000), func() any {
+			c := optim.DefaultAdaHessian()
 			c.LR, c.Schedule = pick(0.5, 2.0), sched(200)
-			return must(NewAdaHessian(c))
+			return must(optim.NewAdaHessian(c))
 		}},
-		{"sam_adam", n(1000, 2000), func() stepper {
-			c := DefaultAdam()
+		{"sam_adam", n(1000, 2000), func() any {
+			c := optim.DefaultAdam()
 			c.LR, c.Schedule = pick(0.1, 0.05), sched(1000)
-			return must(NewSAM(must(NewAdam(c)), SAMConfig{Rho: pick(0.01, 1e-3), Eps: 1e-12}))
+			return must(optim.NewSAM(must(optim.NewAdam(c)), optim.SAMConfig{Rho: pick(0.01, 1e-3), Eps: 1e-12}))
 		}},
 	}
 }
 
 // TestConvergence runs every optimizer on a parabola and on Rosenbrock (a=1, b=100), as
-// optax does, and requires the end point within 3e-2 of the optimum.
+// optax does, and requires the end point within 3e-2 of the optimum (optimtest.Converges).
 func TestConvergence(t *testing.T) {
-	problems := []struct {
-		name   string
-		loss   func(scope *model.Scope, inputs, _ []*Node) *Node
-		start  []float64
-		target []float64
-	}{
-		{"parabola", parabola, []float64{3, 2}, parabolaTarget},
-		{"rosenbrock", rosenbrock, []float64{-1.2, 1}, []float64{1, 1}},
-	}
 	mlxtest.ForEach(t, func(t *testing.T, backend compute.Backend) {
-		for _, p := range problems {
-			for _, c := range convergeCases(p.name == "rosenbrock") {
-				t.Run(p.name+"/"+c.name, func(t *testing.T) {
-					store := model.NewStore()
-					_ = store.SetRNGStateFromSeed(1)
-					x := newVar(t, store.RootScope(), "x", p.start, 2)
-					exec := newStepExec(t, backend, store, c.make(), p.loss)
-					runSteps(t, exec, c.steps)
-					got := floats(t, x)
-					dist := math.Hypot(got[0]-p.target[0], got[1]-p.target[1])
+		for _, p := range []optimtest.Problem{optimtest.Parabola(), optimtest.Rosenbrock()} {
+			for _, c := range convergeCases(p.Name == "rosenbrock") {
+				t.Run(p.Name+"/"+c.name, func(t *testing.T) {
+					dist, err := optimtest.Converges(backend, c.make(), p, c.steps, optimtest.DefaultTolerance)
 					t.Logf("after %d steps: %.2g from the optimum", c.steps, dist)
-					if dist > 3e-2 || math.IsNaN(dist) {
-						t.Errorf("after %d steps x = %v, %.3g from the optimum %v (want <= 3e-2)", c.steps, got, dist, p.target)
+					if err != nil {
+						t.Error(err)
 					}
 				})
 			}

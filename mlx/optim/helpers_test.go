@@ -151,3 +151,6 @@ func skipWithout(t *testing.T, backend compute.Backend, op compute.OpType) {
 		t.Skipf("backend %s does not implement %s (a forward operation, not a gradient rule)", backend.Name(), op)
 	}
 }
+
+// decay is a cosine decay to 1% over n steps.
+func decay(n int) Schedule { return Schedule{Decay: DecayCosine, DecaySteps: n, FinalFactor: 0.01} }
