@@ -15,14 +15,15 @@ import (
 	"github.com/goptlab/goptlab/mlx/history"
 )
 
-// smallConfig is the tiny size cut to one seed, two values of H and short runs.
+// smallConfig is the tiny size (20 steps, H in {1, 5}) cut to one seed and DiLoCo on IID
+// shards only.
 func smallConfig(t *testing.T) Config {
 	t.Helper()
 	cfg, err := DefaultConfig(experiments.Tiny)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.Seeds, cfg.Steps, cfg.LocalSteps, cfg.ClaimH, cfg.CompareH = 1, 10, []int{1, 5}, 5, 5
+	cfg.Seeds, cfg.LocalSteps, cfg.ClaimH, cfg.CompareH = 1, []int{1, 5}, 5, 5
 	cfg.DiLoCoAlphas = []float64{0}
 	return cfg
 }
