@@ -31,7 +31,10 @@ json.dump({
     "argv": [launcher, "{connection_file}"],
     "display_name": "Go (GoMLX)",
     "language": "go",
-    "interrupt_mode": "message",
+    # Jupyter interrupts by sending SIGINT to the kernel's process group; kernel/procguard
+    # turns it into stopping the cell's whole process tree, go build included. ("message"
+    # would reach only GoNB, which interrupts the cell's program and not its build.)
+    "interrupt_mode": "signal",
     "env": {"GO_BIN_DIR": go_bin},
     "metadata": {"debugger": False},
 }, sys.stdout, indent=2)

@@ -49,7 +49,7 @@ class GoKernelTests(jkt.KernelTests):
         # the error message; the suite wants the error message alone, which is GoNB's
         # --raw_error mode. test_kernel.py checks the default mode's error display.
         env = dict(os.environ, GOPTLAB_GONB_FLAGS="--raw_error")
-        cls.km, cls.kc = start_new_kernel(kernel_name=cls.kernel_name, startup_timeout=120, env=env)
+        cls.km, cls.kc = start_new_kernel(kernel_name=cls.kernel_name, startup_timeout=600, env=env)
 
     code_hello_world = '%%\nfmt.Println("hello, world")'
     code_stderr = '%%\nfmt.Fprintln(os.Stderr, "to stderr")'

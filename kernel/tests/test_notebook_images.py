@@ -25,7 +25,7 @@ DISPLAY_SCALE = 2  # plots.DisplayScale: PNG pixels per CSS pixel
 @pytest.fixture(scope="module")
 def executed():
     nb = nbformat.read(NOTEBOOK, as_version=4)
-    client = NotebookClient(nb, kernel_name=KERNEL_NAME, timeout=900, startup_timeout=120,
+    client = NotebookClient(nb, kernel_name=KERNEL_NAME, timeout=3600, startup_timeout=600,
                             resources={"metadata": {"path": str(NOTEBOOK.parent)}})
     client.execute()
     return nb
