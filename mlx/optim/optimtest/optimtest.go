@@ -28,6 +28,7 @@ import (
 	"github.com/gomlx/gomlx/ml/model"
 
 	"github.com/goptlab/goptlab/mlx"
+	"github.com/goptlab/goptlab/mlx/history"
 	"github.com/goptlab/goptlab/mlx/optim"
 	"github.com/goptlab/goptlab/mlx/train"
 )
@@ -236,10 +237,26 @@ type Trajectory struct {
 // Final returns the last point (Start if the trajectory is empty).
 func (t *Trajectory) Final() []float64 { return t.X[len(t.X)-1] }
 
+// History returns the losses as a training history (one record per step) for package
+// plots: name labels the run, optimizer picks its colour.
+func (t *Trajectory) History(name, optimizer string) *history.History {
+	h := history.New(name, optimizer, 0)
+	for k, loss := range t.Loss {
+		h.Add(history.Record{Step: k + 1, Evals: int64(k + 1), Loss: loss})
+	}
+	return h
+}
+
 // Run runs opt (an optim.Optimizer or a train.Stepper) on p for cfg.Steps steps on backend
 // and returns the trajectory. Each call uses a fresh model.Store, so the optimizer state
 // starts empty.
 func Run(backend compute.Backend, opt any, p Problem, cfg Config) (traj *Trajectory, err error) {
+	defer func() {
+		// Graph building panics on misuse (GoMLX's convention): report it as an error.
+		if r := recover(); r != nil {
+			traj, err = nil, fmt.Errorf("optimtest.Run: %s on %s: %v", name(opt), p.Name, r)
+		}
+	}()
 	if backend == nil {
 		return nil, errors.New("optimtest.Run: backend is nil")
 	}
