@@ -1,6 +1,7 @@
 package sweep
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"math"
@@ -27,6 +28,10 @@ func nan() float64 { return math.NaN() }
 
 // runScope is the scope under which run i of a batch keeps its copy of the model.
 func runScope(i int) string { return fmt.Sprintf("run_%d", i) }
+
+// errDrawsRandom says that a step draws random numbers: Train then trains the runs one by one.
+var errDrawsRandom = errors.New("the step draws random numbers (dropout in the loss function, or an optimizer " +
+	"such as AdaHessian): batched runs would share one random state, unlike runs alone")
 
 // rngStatePath is the path of the Store's random-number state.
 var rngStatePath = model.JoinPath("/", model.RNGStateVariableName)
@@ -184,9 +189,7 @@ func (b *batch) build(backend compute.Backend, ds *data.Dataset, batchSize int) 
 			}
 			stepVar.SetNodeValue(stepAfter)
 			if v := b.store.GetVariable(rngStatePath); v != nil && v.InUseByGraph(g) {
-				panic(fmt.Errorf("the step draws random numbers (dropout in the loss function, or an optimizer " +
-					"such as AdaHessian): batched runs would share one random state, unlike runs alone; " +
-					"set Options.Sequential"))
+				panic(errDrawsRandom)
 			}
 			return graph.Stack(losses, 0)
 		})

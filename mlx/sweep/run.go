@@ -67,11 +67,10 @@ type Options struct {
 	// Steps, BatchSize and LogEvery are those of train.Config, shared by every run.
 	Steps, BatchSize, LogEvery int
 	// Sequential trains each run alone with train.Run (one compiled step per run) instead
-	// of batching runs into one graph. Batching needs a loss function that draws no random
-	// numbers during training (no dropout) and optimizers that draw none (not AdaHessian):
-	// Train says so with an error otherwise.
+	// of batching runs into one graph.
 	Sequential bool
-	// MaxBatch is the largest number of runs trained in one graph; 0 means all of them.
+	// MaxBatch is the largest number of runs trained in one graph; 0 means all the runs of
+	// an optimizer.
 	MaxBatch int
 	// Progress, if set, is called after each recorded step (see [Progress]); an error from it
 	// stops the sweep.
@@ -99,13 +98,16 @@ const DivergedMetric = "diverged"
 // Train trains every run on ds with the loss function lossFn and returns one history per
 // run, in the order of runs, with the run's Params recorded (history.History.Params).
 //
-// Unless opts.Sequential is set, runs are trained together, opts.MaxBatch (default all) at
-// a time, in one graph compiled once: each run keeps its own copy of the model (initialised
-// from its seed exactly as train.Run would), its own batches (the batch order of its seed),
-// its own optimizer, hyperparameters and optimizer state, and each step executes one step
-// of every run. Each run's losses are those of train.Run with the same configuration (the
-// tests check it). Time in the histories is the wall time of the batched steps, shared by
-// the runs of a batch.
+// Unless opts.Sequential is set, the runs of each optimizer are trained together,
+// opts.MaxBatch (default all) at a time, in one graph compiled once: each run keeps its
+// own copy of the model (initialised from its seed exactly as train.Run would), its own
+// batches (the batch order of its seed), its own hyperparameters and optimizer state, and
+// each step executes one step of every run. Each run's losses are those of train.Run with
+// the same configuration (the tests check it). Time in the histories is the wall time of
+// the batched steps, shared by the runs of a batch. Batched runs would share the Store's
+// random-number state, so where a step draws random numbers (dropout in the loss
+// function, AdaHessian's probes) Train trains that group's runs one by one with train.Run
+// instead.
 //
 // A run that diverges stops (see [DivergedMetric]); the others go on. Train returns the
 // histories so far with an error if a run cannot be built or trained for another reason,
@@ -145,26 +147,72 @@ func Train(backend compute.Backend, lossFn train.LossFn, ds *data.Dataset, runs 
 			return nil, fmt.Errorf("sweep.Train: run #%d (%s): %w", i, r.Label(), err)
 		}
 	}
-	out := make([]*history.History, 0, len(runs))
-	size := opts.MaxBatch
-	if size == 0 || opts.Sequential {
-		size = len(runs)
+	out := make([]*history.History, len(runs))
+	done := 0
+	collect := func() []*history.History {
+		var hs []*history.History
+		for _, h := range out {
+			if h != nil {
+				hs = append(hs, h)
+			}
+		}
+		return hs
 	}
-	for start := 0; start < len(runs); start += size {
-		group := runs[start:min(start+size, len(runs))]
+	for _, group := range groups(runs, opts) {
+		part := make([]Run, len(group))
+		for j, i := range group {
+			part[j] = runs[i]
+		}
 		var hs []*history.History
 		var err error
-		if opts.Sequential {
-			hs, err = trainSequential(backend, lossFn, ds, group, opts, start, len(runs))
-		} else {
-			hs, err = trainBatch(backend, lossFn, ds, group, opts, start, len(runs))
+		if !opts.Sequential {
+			hs, err = trainBatch(backend, lossFn, ds, part, opts, done, len(runs))
 		}
-		out = append(out, hs...)
+		if opts.Sequential || errors.Is(err, errDrawsRandom) {
+			hs, err = trainSequential(backend, lossFn, ds, part, opts, done, len(runs))
+		}
+		for j, h := range hs {
+			out[group[j]] = h
+		}
 		if err != nil {
-			return out, fmt.Errorf("sweep.Train: %w", err)
+			return collect(), fmt.Errorf("sweep.Train: %w", err)
 		}
+		done += len(group)
 	}
 	return out, nil
+}
+
+// groups splits the indices of runs into the groups Train trains together: all in one
+// group with opts.Sequential; else the runs of each optimizer, in order of first
+// appearance, opts.MaxBatch at most at a time.
+func groups(runs []Run, opts Options) [][]int {
+	if opts.Sequential {
+		all := make([]int, len(runs))
+		for i := range all {
+			all[i] = i
+		}
+		return [][]int{all}
+	}
+	var order []string
+	byOpt := map[string][]int{}
+	for i, r := range runs {
+		if _, ok := byOpt[r.Optimizer]; !ok {
+			order = append(order, r.Optimizer)
+		}
+		byOpt[r.Optimizer] = append(byOpt[r.Optimizer], i)
+	}
+	var out [][]int
+	for _, name := range order {
+		idx := byOpt[name]
+		size := opts.MaxBatch
+		if size == 0 {
+			size = len(idx)
+		}
+		for start := 0; start < len(idx); start += size {
+			out = append(out, idx[start:min(start+size, len(idx))])
+		}
+	}
+	return out
 }
 
 // trainSequential trains the runs one after the other with train.Run.
@@ -208,4 +256,25 @@ func lastTime(h *history.History) float64 {
 		return last.Time
 	}
 	return 0
+}
+
+// ParamsAsMetrics copies the named hyperparameters of each history (history.History.Params)
+// onto every record of it, as metrics of the same name, for code that reads them from
+// metrics: plots.LRSweep reads a run's learning rate from its "lr" metric. Histories
+// without a hyperparameter are left without that metric.
+func ParamsAsMetrics(hs []*history.History, names ...string) {
+	for _, h := range hs {
+		for _, k := range names {
+			v, ok := h.Params[k]
+			if !ok {
+				continue
+			}
+			for i := range h.Records {
+				if h.Records[i].Metrics == nil {
+					h.Records[i].Metrics = map[string]float64{}
+				}
+				h.Records[i].Metrics[k] = v
+			}
+		}
+	}
 }

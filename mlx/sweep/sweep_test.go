@@ -1,6 +1,7 @@
 package sweep
 
 import (
+	"errors"
 	"io"
 	"math"
 	"strings"
@@ -112,7 +113,6 @@ func TestTrainRejectsBadConfigurations(t *testing.T) {
 		"no steps":          {[]Run{{Optimizer: "adam"}}, Options{}, "Steps=0"},
 		"no runs":           {nil, Options{Steps: 1}, "no runs"},
 		"batch size":        {[]Run{{Optimizer: "adam"}}, Options{Steps: 1, BatchSize: 1000}, "BatchSize"},
-		"random numbers":    {[]Run{{Optimizer: "adahessian"}}, Options{Steps: 1}, "Options.Sequential"},
 	}
 	for name, c := range cases {
 		_, err := Train(be, lossFn, ds, c.runs, c.opts)
@@ -143,5 +143,26 @@ func TestHistoriesOfASweepWriteAsCSV(t *testing.T) {
 	back, err := history.ReadCSV(strings.NewReader(b.String()))
 	if err != nil || len(back) != 2 || back[1].Params["lr"] != 0.1 {
 		t.Fatalf("read back %v: %+v", err, back)
+	}
+}
+
+// AdaHessian draws random probes: its runs are trained one by one, the others batched.
+func TestRunsThatDrawRandomNumbersAreTrainedAlone(t *testing.T) {
+	be := backend(t)
+	ds, lossFn := spirals(t)
+	runs := []Run{{Optimizer: "adahessian", Params: Params{"lr": 0.1}, Seed: 1}, {Optimizer: "adam", Seed: 1},
+		{Optimizer: "adahessian", Params: Params{"lr": 0.1}, Seed: 2}}
+	hs, err := Train(be, lossFn, ds, runs, Options{Steps: 3, BatchSize: 32})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, h := range hs {
+		if h.Optimizer != runs[i].Optimizer || h.Seed != runs[i].Seed || h.Len() != 3 {
+			t.Fatalf("history %d: %s seed %d with %d records, want %s seed %d with 3", i, h.Optimizer, h.Seed, h.Len(),
+				runs[i].Optimizer, runs[i].Seed)
+		}
+	}
+	if _, err := trainBatch(be, lossFn, ds, runs[:1], Options{Steps: 1, BatchSize: 32, LogEvery: 1}, 0, 1); !errors.Is(err, errDrawsRandom) {
+		t.Fatalf("batching AdaHessian: error %v, want errDrawsRandom", err)
 	}
 }
