@@ -88,8 +88,8 @@ func TestCollectRefusesIncompleteResults(t *testing.T) {
 	}
 	for body, want := range map[string]string{
 		`{"family": "adan", "claims": [{"id": "x"}]}`: "no judgement",
-		`{"claims": []}`:                               "no \"family\"",
-		`{"family": `:                                  "result.json",
+		`{"claims": []}`: "no \"family\"",
+		`{"family": `:    "result.json",
 	} {
 		if err := os.WriteFile(filepath.Join(dir, "adan", "result.json"), []byte(body), 0o644); err != nil {
 			t.Fatal(err)
