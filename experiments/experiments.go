@@ -15,12 +15,10 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/gomlx/gomlx/ml/train/optimizer"
-
 	"github.com/goptlab/goptlab/experiments/verdict"
 	"github.com/goptlab/goptlab/mlx/data"
 	"github.com/goptlab/goptlab/mlx/history"
-	"github.com/goptlab/goptlab/mlx/optim"
+	"github.com/goptlab/goptlab/mlx/sweep"
 	"github.com/goptlab/goptlab/mlx/train"
 )
 
@@ -69,40 +67,17 @@ type Timing struct {
 var FirstOrderNames = []string{"sgd", "adam", "adamw", "adan", "adahessian"}
 
 // FirstOrder returns a train.Stepper for the named optimizer at learning rate lr, with the
-// defaults of mlx/optim otherwise ("sgd" is SGD with Nesterov momentum 0.9).
+// defaults of mlx/optim otherwise ("sgd" is SGD with Nesterov momentum 0.9): sweep.Stepper
+// restricted to [FirstOrderNames].
 func FirstOrder(name string, lr float64) (train.Stepper, error) {
-	var (
-		opt optimizer.Interface
-		err error
-	)
-	switch name {
-	case "sgd":
-		cfg := optim.DefaultSGD()
-		cfg.LR, cfg.Momentum, cfg.Nesterov = lr, 0.9, true
-		opt, err = optim.NewSGD(cfg)
-	case "adam":
-		cfg := optim.DefaultAdam()
-		cfg.LR = lr
-		opt, err = optim.NewAdam(cfg)
-	case "adamw":
-		cfg := optim.DefaultAdamW()
-		cfg.LR = lr
-		opt, err = optim.NewAdam(cfg)
-	case "adan":
-		cfg := optim.DefaultAdan()
-		cfg.LR = lr
-		opt, err = optim.NewAdan(cfg)
-	case "adahessian":
-		cfg := optim.DefaultAdaHessian()
-		cfg.LR = lr
-		opt, err = optim.NewAdaHessian(cfg)
-	default:
+	if !slices.Contains(FirstOrderNames, name) {
 		return nil, fmt.Errorf("unknown optimizer %q: use one of %s", name, strings.Join(FirstOrderNames, ", "))
 	}
+	s, err := sweep.Stepper(name, sweep.Params{"lr": lr})
 	if err != nil {
 		return nil, fmt.Errorf("optimizer %s at lr %g: %w", name, lr, err)
 	}
-	return train.FirstOrder(opt, name), nil
+	return s, nil
 }
 
 // MNISTSplits loads MNIST (from dir, or where data.LoadMNIST looks when dir is empty) and
