@@ -1,6 +1,7 @@
 package sweep
 
 import (
+	"context"
 	"errors"
 	"io"
 	"math"
@@ -164,5 +165,24 @@ func TestRunsThatDrawRandomNumbersAreTrainedAlone(t *testing.T) {
 	}
 	if _, err := trainBatch(be, lossFn, ds, runs[:1], Options{Steps: 1, BatchSize: 32, LogEvery: 1}, 0, 1); !errors.Is(err, errDrawsRandom) {
 		t.Fatalf("batching AdaHessian: error %v, want errDrawsRandom", err)
+	}
+}
+
+func TestTrainStopsWhenCancelled(t *testing.T) {
+	be := backend(t)
+	ds, lossFn := spirals(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	hs, err := Train(be, lossFn, ds, Grid("adam", nil, 1, 2), Options{Steps: 50, BatchSize: 32, Context: ctx,
+		Progress: func(p Progress) error {
+			if p.Step == 5 {
+				cancel()
+			}
+			return nil
+		}})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("error %v, want one wrapping context.Canceled", err)
+	}
+	if len(hs) != 2 || hs[0].Len() != 5 {
+		t.Fatalf("got %d histories, the first with %d records; want 2 stopped after step 5", len(hs), hs[0].Len())
 	}
 }
