@@ -19,7 +19,8 @@ import (
 // against the learning rate, on a log x axis, one line per optimizer: the median over
 // seeds at each learning rate, with error bars from the minimum to the maximum.
 //
-// A run's learning rate is the first value of its "lr" metric ([LRMetric] names another);
+// A run's learning rate is its "lr" hyperparameter (history.History.Params, as mlx/sweep
+// records it), or else the first value of its "lr" metric ([LRMetric] names another);
 // runs are grouped by optimizer ([GroupBy] changes it). Runs whose final value is NaN or
 // ±Inf count as diverged: they rank above every finite value in the median, a learning rate
 // whose median diverged is drawn as a cross on the top edge, and the legend counts
@@ -150,20 +151,26 @@ func lrSweep(hs []*history.History, c *config) (*Figure, error) {
 	return f, nil
 }
 
-// learningRate returns the first value of the metric in h.
+// learningRate returns h's hyperparameter named metric, or else the first value of the metric in h.
 func learningRate(h *history.History, metric string) (float64, error) {
+	check := func(v float64) (float64, error) {
+		if !finite(v) || v <= 0 {
+			return 0, fmt.Errorf("run %q: learning rate %s = %g is not a positive number", h.Label(), metric, v)
+		}
+		if err := checkValue(v, true); err != nil {
+			return 0, fmt.Errorf("run %q: learning rate %s = %s %w", h.Label(), metric, fmtValue(v), err)
+		}
+		return v, nil
+	}
+	if v, ok := h.Params[metric]; ok {
+		return check(v)
+	}
 	for _, r := range h.Records {
 		if v, ok := r.Metrics[metric]; ok {
-			if !finite(v) || v <= 0 {
-				return 0, fmt.Errorf("run %q: learning rate %s = %g is not a positive number", h.Label(), metric, v)
-			}
-			if err := checkValue(v, true); err != nil {
-				return 0, fmt.Errorf("run %q: learning rate %s = %s %w", h.Label(), metric, fmtValue(v), err)
-			}
-			return v, nil
+			return check(v)
 		}
 	}
-	return 0, fmt.Errorf("run %q has no %q metric to read its learning rate from (see plots.LRMetric)", h.Label(), metric)
+	return 0, fmt.Errorf("run %q has no %q hyperparameter or metric to read its learning rate from (see plots.LRMetric)", h.Label(), metric)
 }
 
 // summarizeFinals computes the median of finals, counting non-finite values as +Inf, and

@@ -97,3 +97,31 @@ func TestLRSweepBadInput(t *testing.T) {
 		t.Error("negative final loss on log y: no error")
 	}
 }
+
+// TestLRSweepReadsParams: runs that carry their learning rate as a hyperparameter (as
+// mlx/sweep records it) plot like runs that carry it as a metric, and the hyperparameter
+// wins over a metric of the same name.
+func TestLRSweepReadsParams(t *testing.T) {
+	fromMetric := sweepRuns(t, "adam", 1e-3, 1)
+	var fromParams []*history.History
+	for _, h := range fromMetric {
+		c := h.Clone()
+		c.Params = map[string]float64{"lr": h.Records[0].Metrics["lr"]}
+		c.Records[0].Metrics = map[string]float64{"lr": 42} // ignored: the hyperparameter wins
+		fromParams = append(fromParams, c)
+	}
+	for i, h := range fromParams {
+		lr, err := learningRate(h, "lr")
+		if err != nil || lr != fromMetric[i].Records[0].Metrics["lr"] {
+			t.Fatalf("run %d: learning rate %g, %v", i, lr, err)
+		}
+	}
+	if _, err := LRSweep(fromParams); err != nil {
+		t.Fatal(err)
+	}
+	bad := fromParams[0].Clone()
+	bad.Params["lr"] = -1
+	if _, err := LRSweep([]*history.History{bad}); err == nil || !strings.Contains(err.Error(), "not a positive number") {
+		t.Errorf("negative lr hyperparameter: err = %v", err)
+	}
+}

@@ -257,24 +257,3 @@ func lastTime(h *history.History) float64 {
 	}
 	return 0
 }
-
-// ParamsAsMetrics copies the named hyperparameters of each history (history.History.Params)
-// onto every record of it, as metrics of the same name, for code that reads them from
-// metrics: plots.LRSweep reads a run's learning rate from its "lr" metric. Histories
-// without a hyperparameter are left without that metric.
-func ParamsAsMetrics(hs []*history.History, names ...string) {
-	for _, h := range hs {
-		for _, k := range names {
-			v, ok := h.Params[k]
-			if !ok {
-				continue
-			}
-			for i := range h.Records {
-				if h.Records[i].Metrics == nil {
-					h.Records[i].Metrics = map[string]float64{}
-				}
-				h.Records[i].Metrics[k] = v
-			}
-		}
-	}
-}

@@ -58,13 +58,3 @@ func TestSummarize(t *testing.T) {
 		t.Fatalf("StepsToTarget found step %d below a loss never reached", n)
 	}
 }
-
-func TestParamsAsMetrics(t *testing.T) {
-	hs := []*history.History{run("adam", 0.01, 1, 1, 0.5), history.New("x", "sgd", 1)}
-	ParamsAsMetrics(hs, "lr", "beta2")
-	for _, r := range hs[0].Records {
-		if len(r.Metrics) != 1 || r.Metrics["lr"] != 0.01 {
-			t.Fatalf("record %+v, want the metric lr=0.01 only", r)
-		}
-	}
-}

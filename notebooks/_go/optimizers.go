@@ -94,7 +94,6 @@ for _, name := range firstOrderNames {
 	grid = append(grid, sweep.Grid(name, map[string][]float64{"lr": lrGrid[name]}, 1)...)
 }
 lrRuns := must(sweep.Train(mlx.MustBackend(), lossFn, ds, grid, sweep.Options{Steps: 300, BatchSize: 64, LogEvery: 10}))
-sweep.ParamsAsMetrics(lrRuns, "lr") // plots.LRSweep reads the "lr" metric
 must(plots.LRSweep(lrRuns, plots.LogY(), plots.Title("Learning-rate sweep, 300 steps"))).Display()
 
 // Each optimizer at the best learning rate of its grid, three seeds.
