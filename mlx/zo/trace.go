@@ -76,7 +76,13 @@ func (z *ZO) Trace() []StepTrace {
 
 // Replay re-applies the updates of recorded steps to the trainable variables of store,
 // without evaluating the loss: starting from the parameters (and optimizer state) the
-// recorded run started from, it reproduces that run's parameters bit for bit. The store's
+// recorded run started from, it reproduces that run's parameters bit for bit, on the same
+// backend and dtype as the recorded run (GoMLX's pure-Go backend and XLA CPU are tested,
+// with the step built alone and inside train.Run, losses that end in a data-dependent
+// product included). The update is built by the same code in the step and here, and the
+// step computes each projected gradient once, so the value recorded is the value applied.
+// A Rule (ZO-Adam) replays bit for bit as long as its own update is deterministic. Replays
+// on another backend, or of a trace edited by hand, agree only to rounding. The store's
 // trainable variables must be the same, in the same order, as in the recorded run.
 // Skipped steps are skipped.
 func (z *ZO) Replay(backend compute.Backend, store *model.Store, steps []StepTrace) (err error) {

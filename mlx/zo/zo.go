@@ -172,7 +172,7 @@ func (z *ZO) BuildStep(scope *model.Scope, lossFn train.LossFn, inputs, labels [
 			v.SetNodeValue(minus[i])
 		}
 		lossMinus := eval()
-		gproj[k] = graph.DivScalar(graph.Sub(lossPlus, lossMinus), 2*z.cfg.Epsilon)
+		gproj[k] = computeOnce(graph.DivScalar(graph.Sub(lossPlus, lossMinus), 2*z.cfg.Epsilon))
 		pair := graph.Add(lossPlus, lossMinus)
 		if lossSum == nil {
 			lossSum = pair
@@ -321,6 +321,17 @@ func accumulate(sums []*graph.Node, ck *graph.Node, ds []*graph.Node, k, m int) 
 		}
 	}
 	return out
+}
+
+// computeOnce returns x divided by an exact 1 that XLA cannot see through ([opaqueOne]), so
+// that XLA computes x once instead of duplicating its computation into each consumer. The
+// projected gradient needs it: the step uses it in the update and stores it for the trace,
+// and where the loss ends in a product (L = q·s, as with a data-dependent factor), XLA
+// duplicated L+ - L- into both and contracted q+·s - q-·s into a fused multiply-add in one
+// copy only, so the recorded value differed from the one applied by an ulp, and so did
+// Replay (TestReplayBitForBitDataDependentLoss).
+func computeOnce(x *graph.Node) *graph.Node {
+	return graph.Div(x, graph.ConvertDType(opaqueOne(x), x.DType()))
 }
 
 // opaqueOne returns a float32 scalar 1 computed from x (a float or 32-bit scalar) as the
