@@ -51,7 +51,35 @@
 // ("/adan/dense/weights_m"), so checkpoints save and restore it; Clear deletes it. Setting
 // the learning_rate variable changes the learning rate of a running optimizer. Random probes
 // (AdaHessian) come from the store's random number generator: seed it with
-// store.SetRNGStateFromSeed for reproducible runs.
+// store.SetRNGStateFromSeed for reproducible runs. [Optimizer.StateScope] gives the scope.
+//
+// The state variables, by optimizer (per-variable slots are "<variable name>_<slot>" under
+// StateScope() plus the variable's own scope; the others sit directly under StateScope()):
+//
+//	every optimizer   step (int64, [StepVariable]), learning_rate ([LearningRateVariable])
+//	SGD               slot momentum (with Momentum > 0)
+//	Adam, AdamW       slots m, v; AMSGrad adds vmax
+//	AdaBelief         slots m, s
+//	Lion              slot m
+//	Adan              slots m, v, n, prev_grad; counter k (the bias-correction step, reset by Restart)
+//	AdaHessian        slots m, hessian_sq; counter hessian_updates
+//	NewChain          the slots its transforms name: momentum (Momentum), m, v, vmax (ScaleByAdam),
+//	                  acc and counter accumulate_step (Accumulate), slow (Lookahead), ema (EMAWeights)
+//
+// # Building blocks
+//
+// [NewChain] builds an [Optimizer] from [Transform]s, plain Go functions of a [Step] (the
+// parameters, the updates, the step counter, the scheduled learning rate and named state
+// slots), in the spirit of optax's chain: [AddL2], [AddDecayedWeights], [ClipByGlobalNorm],
+// [ClipByValue], [Momentum], [ScaleByAdam], [ScaleBySchedule], [ScaleByLR], [Accumulate]
+// (gradient accumulation), [Lookahead] and [EMAWeights] (an average of the weights). Adam,
+// AdamW, AMSGrad and SGD are equal bit for bit to their chains, e.g. AdamW is
+// NewChain("adamw", cfg.Common, ScaleByAdam(b1, b2, eps, false), AddDecayedWeights(wd), ScaleByLR()).
+// A new rule is one Transform; notebooks/new-optimizer.ipynb writes ADOPT in 14 lines.
+// [BiasCorrection] computes 1 - beta^k in float64 and rounds once (PyTorch's rule; every
+// optimizer here uses it) and [GlobalNorm] the norm of all gradients together. Package
+// optimtest runs an optimizer on standard problems and compares its trajectory with a
+// reference.
 //
 // # Second-order autodiff
 //
