@@ -170,3 +170,56 @@ func mustAdam() *optim.Adam {
 	}
 	return o
 }
+
+// TestSampleZByPath checks that ZO.SampleZ gives, for each variable by path, the direction a
+// recorded step moved it along: on a linear loss one step of one direction moves θ by
+// -lr·g·z (up to rounding), for both variables of a two-variable model.
+func TestSampleZByPath(t *testing.T) {
+	mlxtest.ForEach(t, func(t *testing.T, backend compute.Backend) {
+		store := concatStore(t, dtypes.Float64)
+		before := storeFloats(t, store)
+		z, err := zo.New(zo.Config{LearningRate: 0.1, Epsilon: 1e-3, Directions: 1, Trace: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		linear := func(scope *model.Scope, inputs, _ []*graph.Node) *graph.Node {
+			g := inputs[0].Graph()
+			w, b := scope.GetVariable("w").NodeValue(g), scope.GetVariable("b").NodeValue(g)
+			return graph.Add(graph.MulScalar(graph.ReduceAllSum(w), 2), graph.MulScalar(graph.ReduceAllSum(b), -3))
+		}
+		exec, err := model.NewExec(backend, store, func(scope *model.Scope, x *graph.Node) *graph.Node {
+			return z.BuildStep(scope, linear, []*graph.Node{x}, nil)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer exec.Finalize()
+		if _, err := exec.Call(float64(0)); err != nil {
+			t.Fatal(err)
+		}
+		if err := z.AfterStep(store, 1, false); err != nil {
+			t.Fatal(err)
+		}
+		tr := z.Trace()[0]
+		zs, err := z.SampleZ(backend, store, tr.Seeds[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		after := storeFloats(t, store)
+		if len(zs) != 2 {
+			t.Fatalf("got %d variables, want 2 (/w and /b)", len(zs))
+		}
+		for path, zt := range zs {
+			zv, err := tensors.CopyFlatData[float64](zt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range zv {
+				want := before[path][i] - 0.1*tr.GProj[0]*zv[i]
+				if math.Abs(after[path][i]-want) > 1e-9*(1+math.Abs(want)) {
+					t.Fatalf("%s[%d] = %.12g after the step, θ - lr·g·z = %.12g", path, i, after[path][i], want)
+				}
+			}
+		}
+	})
+}

@@ -151,9 +151,39 @@ func (z *ZO) Replay(backend compute.Backend, store *model.Store, steps []StepTra
 	return nil
 }
 
+// SampleZ returns the perturbation z that the seed of one direction (a [StepTrace] entry)
+// generated for the variables of store that z perturbs, keyed by variable path, in the
+// stepper's Distribution and without its Mask (a mask zeroes entries of z where it is 0):
+// the direction of a recorded step, without knowing the order in which a step generates z.
+// store must hold the same trainable variables as the recorded run.
+func (z *ZO) SampleZ(backend compute.Backend, store *model.Store, seed Seed) (map[string]*tensors.Tensor, error) {
+	if store == nil {
+		return nil, errors.New("zo.ZO.SampleZ: store is nil")
+	}
+	vars := z.params(store)
+	if len(vars) == 0 {
+		return nil, errors.New("zo.ZO.SampleZ: the store has no trainable float variables")
+	}
+	shapesList := make([]shapes.Shape, len(vars))
+	for i, v := range vars {
+		shapesList[i] = v.Shape()
+	}
+	zs, err := SampleZ(backend, seed, shapesList, z.cfg.Distribution)
+	if err != nil {
+		return nil, fmt.Errorf("zo.ZO.SampleZ: %w", err)
+	}
+	out := make(map[string]*tensors.Tensor, len(vars))
+	for i, v := range vars {
+		out[v.Path()] = zs[i]
+	}
+	return out, nil
+}
+
 // SampleZ returns the perturbation z of distribution dist that a seed generates for
-// variables of the given shapes (in the order a step perturbs them), without any mask:
-// for analysis and tests.
+// variables of the given shapes, without any mask: for analysis and tests. The order
+// matters: a step generates z for the trainable float variables of the store outside the
+// stepper's Scope, in the store's order (model.Store.IterVariables); [ZO.SampleZ] does
+// that for you and keys the result by variable path.
 func SampleZ(backend compute.Backend, seed Seed, shapesList []shapes.Shape, dist Distribution) ([]*tensors.Tensor, error) {
 	if backend == nil {
 		return nil, errors.New("zo.SampleZ: backend is nil")
