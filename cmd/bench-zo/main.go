@@ -176,7 +176,7 @@ func (b *bench) prepare(mode string) (*setup, error) {
 			return loss(scope, []*graph.Node{x}, []*graph.Node{y})
 		}
 	case "zo-m1", "zo-m4", "zo-m1-rademacher":
-		c := zo.Config{LearningRate: 1e-4, Epsilon: 1e-3, Directions: 1}
+		c := zo.Config{LR: 1e-4, Epsilon: 1e-3, Directions: 1}
 		if mode == "zo-m4" {
 			c.Directions = 4
 		}

@@ -194,7 +194,7 @@ func (e *runner) test(store *model.Store, val, test *data.Dataset) (measured, er
 
 // stepper returns the training stepper of a method at learning rate lr.
 func (c Config) stepper(method string, lr float64) (train.Stepper, error) {
-	zc := zo.Config{LearningRate: lr, Epsilon: c.Epsilon, Directions: 1, Name: method}
+	zc := zo.Config{LR: lr, Epsilon: c.Epsilon, Directions: 1, Name: method}
 	switch method {
 	case MeZO:
 	case MeZOMomentum:

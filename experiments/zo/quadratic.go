@@ -127,7 +127,7 @@ func (e *runner) evalsToTarget(store *model.Store, lossFn train.LossFn, stepper 
 
 // quadEvals is one run of part (a): evaluations to QuadTarget of the start value.
 func (e *runner) quadEvals(d, m int, lr float64, seed int64, maxEvals int) (float64, error) {
-	stepper, err := zo.New(zo.Config{LearningRate: lr, Epsilon: e.cfg.Epsilon, Directions: m})
+	stepper, err := zo.New(zo.Config{LR: lr, Epsilon: e.cfg.Epsilon, Directions: m})
 	if err != nil {
 		return 0, fmt.Errorf("zoexp: quadratic d=%d m=%d lr=%g: %w", d, m, lr, err)
 	}

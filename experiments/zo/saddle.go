@@ -81,7 +81,7 @@ func (e *runner) saddle() (SaddleResult, error) {
 	cfg := e.cfg
 	var res SaddleResult
 	newStepper := func() (*zo.ZO, error) {
-		s, err := zo.New(zo.Config{LearningRate: cfg.SaddleLR, Epsilon: cfg.Epsilon, Directions: cfg.SaddleDirections})
+		s, err := zo.New(zo.Config{LR: cfg.SaddleLR, Epsilon: cfg.Epsilon, Directions: cfg.SaddleDirections})
 		if err != nil {
 			return nil, fmt.Errorf("zoexp: saddle: %w", err)
 		}

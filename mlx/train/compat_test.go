@@ -38,7 +38,7 @@ func TestResumeRefusesOtherSettings(t *testing.T) {
 	}
 	zoStepper := func(directions int, trace bool) train.Stepper {
 		cfg := zo.DefaultConfig()
-		cfg.LearningRate, cfg.Directions, cfg.Trace, cfg.Name = 1e-3, directions, trace, "opt"
+		cfg.LR, cfg.Directions, cfg.Trace, cfg.Name = 1e-3, directions, trace, "opt"
 		return must(zo.New(cfg))
 	}
 	copied := must(data.New("linear-copy", ds.Inputs(), ds.Labels()))

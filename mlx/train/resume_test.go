@@ -107,7 +107,7 @@ func resumeSetups() []runSetup {
 			return sam, models.Classifier(smallMLP.Fn()), spirals(t)
 		}},
 		{name: "zo-sgd", batch: 16, build: func(t testing.TB, _ int64) (train.Stepper, train.LossFn, *data.Dataset) {
-			st := must(zo.New(zo.Config{LearningRate: 0.01, Epsilon: 1e-3, Directions: 2, Momentum: 0.5}))
+			st := must(zo.New(zo.Config{LR: 0.01, Epsilon: 1e-3, Directions: 2, Momentum: 0.5}))
 			return st, models.Classifier(smallMLP.Fn()), spirals(t)
 		}},
 		{name: "zo-adam", batch: 16, build: func(t testing.TB, _ int64) (train.Stepper, train.LossFn, *data.Dataset) {

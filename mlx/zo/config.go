@@ -35,8 +35,8 @@ import (
 
 // Config holds the hyperparameters of a ZO stepper. Start from [DefaultConfig].
 type Config struct {
-	// LearningRate is lr, in [0, +Inf).
-	LearningRate float64
+	// LR is the learning rate lr, in [0, +Inf) (the same name as in mlx/optim).
+	LR float64
 	// Epsilon is the perturbation scale ε, in (0, +Inf). MeZO's default is 1e-3.
 	Epsilon float64
 	// Directions is m, the number of two-point estimates averaged per step (n-SPSA), in
@@ -50,7 +50,7 @@ type Config struct {
 	Momentum float64
 	// Rule, if set, replaces the built-in rule: the estimate ĝ + wd θ is fed to its
 	// UpdateGraphWithGradients as the gradient (ZO-Adam with GoMLX's optimizer.Adam, or any
-	// optimizer of mlx/optim). LearningRate and Momentum are then unused (the rule has its own).
+	// optimizer of mlx/optim). LR and Momentum are then unused (the rule has its own).
 	Rule optimizer.Interface
 	// Distribution is the law of the directions z: Gaussian (the zero value, MeZO's) or Rademacher.
 	Distribution Distribution
@@ -75,7 +75,7 @@ const MaxDirections = 1024
 // DefaultConfig returns MeZO's defaults: lr 1e-6 (their full fine-tuning range is 1e-6..1e-7;
 // small models tolerate much larger rates), ε = 1e-3, one direction, no weight decay.
 func DefaultConfig() Config {
-	return Config{LearningRate: 1e-6, Epsilon: 1e-3, Directions: 1}
+	return Config{LR: 1e-6, Epsilon: 1e-3, Directions: 1}
 }
 
 func finiteIn(name string, v, lo float64, loOpen bool, hi float64, hiOpen bool) error {
@@ -95,7 +95,7 @@ func finiteIn(name string, v, lo float64, loOpen bool, hi float64, hiOpen bool) 
 
 // Validate checks every hyperparameter and names the first one out of range.
 func (c Config) Validate() error {
-	if err := finiteIn("LearningRate", c.LearningRate, 0, false, math.Inf(1), true); err != nil {
+	if err := finiteIn("LR", c.LR, 0, false, math.Inf(1), true); err != nil {
 		return err
 	}
 	if err := finiteIn("Epsilon", c.Epsilon, 0, true, math.Inf(1), true); err != nil {

@@ -11,7 +11,7 @@ import (
 // TestConfigBounds checks the upper bound of Directions and the checks of the Name and
 // Scope strings: each error names the field and what it allows.
 func TestConfigBounds(t *testing.T) {
-	ok := zo.Config{LearningRate: 1e-3, Epsilon: 1e-3, Directions: 1}
+	ok := zo.Config{LR: 1e-3, Epsilon: 1e-3, Directions: 1}
 	for _, tc := range []struct {
 		edit func(*zo.Config)
 		want string

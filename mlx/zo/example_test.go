@@ -22,7 +22,7 @@ func ExampleNew() {
 		fmt.Println(err)
 		return
 	}
-	stepper, err := zo.New(zo.Config{LearningRate: 0.02, Epsilon: 1e-3, Directions: 4, Trace: true})
+	stepper, err := zo.New(zo.Config{LR: 0.02, Epsilon: 1e-3, Directions: 4, Trace: true})
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -43,7 +43,7 @@ func ExampleNew() {
 
 // Bad hyperparameters fail at construction, naming the parameter and its range.
 func ExampleConfig_Validate() {
-	_, err := zo.New(zo.Config{LearningRate: 1e-3, Epsilon: 0, Directions: 1})
+	_, err := zo.New(zo.Config{LR: 1e-3, Epsilon: 0, Directions: 1})
 	fmt.Println(err)
 	// Output:
 	// zo: Epsilon=0 out of range: must be in (0, +Inf)

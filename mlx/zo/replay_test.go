@@ -113,9 +113,9 @@ func TestReplayBitForBitDataDependentLoss(t *testing.T) {
 	mlxtest.ForEach(t, func(t *testing.T, backend compute.Backend) {
 		for _, dtype := range []dtypes.DType{dtypes.Float32, dtypes.Float64} {
 			for _, cfg := range []zo.Config{
-				{LearningRate: 0.002, Epsilon: 1e-3, Directions: 1, Trace: true},
-				{LearningRate: 0.002, Epsilon: 1e-3, Directions: 3, Momentum: 0.9, WeightDecay: 0.01, Trace: true},
-				{LearningRate: 0.002, Epsilon: 1e-3, Directions: 2, Distribution: zo.Rademacher, Mask: zo.MagnitudeMask(0.5), Trace: true},
+				{LR: 0.002, Epsilon: 1e-3, Directions: 1, Trace: true},
+				{LR: 0.002, Epsilon: 1e-3, Directions: 3, Momentum: 0.9, WeightDecay: 0.01, Trace: true},
+				{LR: 0.002, Epsilon: 1e-3, Directions: 2, Distribution: zo.Rademacher, Mask: zo.MagnitudeMask(0.5), Trace: true},
 				{Epsilon: 1e-3, Directions: 2, Rule: mustAdam(), Mask: zo.RandomMask(0.5, 3), Trace: true},
 			} {
 				t.Run(fmt.Sprintf("%s/m%d/%v/%v", dtype, cfg.Directions, cfg.Distribution, cfg.Rule != nil), func(t *testing.T) {
@@ -178,7 +178,7 @@ func TestSampleZByPath(t *testing.T) {
 	mlxtest.ForEach(t, func(t *testing.T, backend compute.Backend) {
 		store := concatStore(t, dtypes.Float64)
 		before := storeFloats(t, store)
-		z, err := zo.New(zo.Config{LearningRate: 0.1, Epsilon: 1e-3, Directions: 1, Trace: true})
+		z, err := zo.New(zo.Config{LR: 0.1, Epsilon: 1e-3, Directions: 1, Trace: true})
 		if err != nil {
 			t.Fatal(err)
 		}

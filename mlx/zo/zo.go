@@ -412,7 +412,7 @@ func (z *ZO) applyUpdate(scope *model.Scope, vars []*model.Variable, theta []*gr
 			step = sumOfProducts(step, hyper(z.cfg.Momentum, dt), buf.NodeValue(g))
 			buf.SetNodeValue(step)
 		}
-		v.SetNodeValue(graph.Sub(theta[i], graph.Mul(hyper(z.cfg.LearningRate, dt), step)))
+		v.SetNodeValue(graph.Sub(theta[i], graph.Mul(hyper(z.cfg.LR, dt), step)))
 	}
 }
 

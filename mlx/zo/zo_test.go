@@ -73,7 +73,7 @@ func runSteps(t *testing.T, backend compute.Backend, store *model.Store, z *zo.Z
 func TestCentralDifferenceIsDirectionalDerivative(t *testing.T) {
 	mlxtest.ForEach(t, func(t *testing.T, backend compute.Backend) {
 		store, theta := quadStore(t)
-		z, err := zo.New(zo.Config{LearningRate: 0, Epsilon: 1e-3, Directions: 3, Trace: true})
+		z, err := zo.New(zo.Config{LR: 0, Epsilon: 1e-3, Directions: 3, Trace: true})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -117,22 +117,22 @@ func TestReplayIsBitForBit(t *testing.T) {
 	fn := models.MLPConfig{Hidden: []int{16}, Outputs: 2, Activation: "tanh"}.Fn()
 	loss := models.Classifier(fn)
 	configs := map[string]func() zo.Config{
-		"sgd": func() zo.Config { return zo.Config{LearningRate: 0.01, Epsilon: 1e-3, Directions: 2, Trace: true} },
+		"sgd": func() zo.Config { return zo.Config{LR: 0.01, Epsilon: 1e-3, Directions: 2, Trace: true} },
 		"momentum-wd-magnitude": func() zo.Config {
-			return zo.Config{LearningRate: 0.01, Epsilon: 1e-3, Directions: 1, Momentum: 0.9, WeightDecay: 0.01,
+			return zo.Config{LR: 0.01, Epsilon: 1e-3, Directions: 1, Momentum: 0.9, WeightDecay: 0.01,
 				Mask: zo.MagnitudeMask(0.5), Trace: true}
 		},
 		"momentum": func() zo.Config {
-			return zo.Config{LearningRate: 0.01, Epsilon: 1e-3, Directions: 1, Momentum: 0.9, Trace: true}
+			return zo.Config{LR: 0.01, Epsilon: 1e-3, Directions: 1, Momentum: 0.9, Trace: true}
 		},
 		"weight-decay": func() zo.Config {
-			return zo.Config{LearningRate: 0.01, Epsilon: 1e-3, Directions: 1, WeightDecay: 0.01, Trace: true}
+			return zo.Config{LR: 0.01, Epsilon: 1e-3, Directions: 1, WeightDecay: 0.01, Trace: true}
 		},
 		"magnitude-mask": func() zo.Config {
-			return zo.Config{LearningRate: 0.01, Epsilon: 1e-3, Directions: 1, Mask: zo.MagnitudeMask(0.5), Trace: true}
+			return zo.Config{LR: 0.01, Epsilon: 1e-3, Directions: 1, Mask: zo.MagnitudeMask(0.5), Trace: true}
 		},
 		"rademacher-3-directions": func() zo.Config {
-			return zo.Config{LearningRate: 0.01, Epsilon: 1e-3, Directions: 3, Distribution: zo.Rademacher,
+			return zo.Config{LR: 0.01, Epsilon: 1e-3, Directions: 3, Distribution: zo.Rademacher,
 				Momentum: 0.5, WeightDecay: 0.01, Trace: true}
 		},
 		"adam-random-mask": func() zo.Config {
@@ -213,8 +213,8 @@ func TestZOReducesLoss(t *testing.T) {
 		ds := data.LinearRegression()
 		loss := models.Regressor(models.MLPConfig{Outputs: 1}.Fn())
 		for _, cfg := range []zo.Config{
-			{LearningRate: 0.02, Epsilon: 1e-3, Directions: 4},
-			{LearningRate: 0.005, Epsilon: 1e-3, Directions: 1, Momentum: 0.9},
+			{LR: 0.02, Epsilon: 1e-3, Directions: 4},
+			{LR: 0.005, Epsilon: 1e-3, Directions: 1, Momentum: 0.9},
 			{Epsilon: 1e-3, Directions: 1, Rule: optimizer.Adam().LearningRate(0.05).Done()},
 		} {
 			z, err := zo.New(cfg)
@@ -256,7 +256,7 @@ func TestStepHasNoBackwardPass(t *testing.T) {
 	if _, err := train.Run(backend, model.NewStore(), loss, ds, fo, cfg); err == nil || !strings.Contains(err.Error(), "gradient") {
 		t.Fatalf("control: a first-order step without tanh's gradient should fail, got %v", err)
 	}
-	z, err := zo.New(zo.Config{LearningRate: 0.01, Epsilon: 1e-3, Directions: 2})
+	z, err := zo.New(zo.Config{LR: 0.01, Epsilon: 1e-3, Directions: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -266,7 +266,7 @@ func TestStepHasNoBackwardPass(t *testing.T) {
 }
 
 func TestBadHyperparameters(t *testing.T) {
-	ok := zo.Config{LearningRate: 1e-3, Epsilon: 1e-3, Directions: 1}
+	ok := zo.Config{LR: 1e-3, Epsilon: 1e-3, Directions: 1}
 	for _, tc := range []struct {
 		edit func(*zo.Config)
 		want string
@@ -275,7 +275,7 @@ func TestBadHyperparameters(t *testing.T) {
 		{func(c *zo.Config) { c.Epsilon = -1 }, "Epsilon=-1"},
 		{func(c *zo.Config) { c.Epsilon = math.NaN() }, "Epsilon=NaN"},
 		{func(c *zo.Config) { c.Directions = 0 }, "Directions=0 out of range: must be >= 1"},
-		{func(c *zo.Config) { c.LearningRate = -0.1 }, "LearningRate=-0.1 out of range: must be in [0, +Inf)"},
+		{func(c *zo.Config) { c.LR = -0.1 }, "LR=-0.1 out of range: must be in [0, +Inf)"},
 		{func(c *zo.Config) { c.WeightDecay = -1 }, "WeightDecay=-1"},
 		{func(c *zo.Config) { c.Momentum = 1 }, "Momentum=1 out of range: must be in [0, 1)"},
 		{func(c *zo.Config) { c.Mask = zo.RandomMask(0, 1) }, "fraction=0 out of range: must be in (0, 1]"},

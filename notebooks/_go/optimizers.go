@@ -137,8 +137,8 @@ run := func(stepper train.Stepper, steps int) *history.History {
 }
 runs := []*history.History{
 	run(must(sweep.Stepper("sgd", sweep.Params{"lr": 0.05, "momentum": 0, "nesterov": 0})), 500),
-	run(must(zo.New(zo.Config{LearningRate: 0.005, Epsilon: 1e-3, Directions: 1, Name: "zo-sgd m=1"})), 2000),
-	run(must(zo.New(zo.Config{LearningRate: 0.02, Epsilon: 1e-3, Directions: 4, Name: "zo-sgd m=4"})), 500),
+	run(must(zo.New(zo.Config{LR: 0.005, Epsilon: 1e-3, Directions: 1, Name: "zo-sgd m=1"})), 2000),
+	run(must(zo.New(zo.Config{LR: 0.02, Epsilon: 1e-3, Directions: 4, Name: "zo-sgd m=4"})), 500),
 }
 must(plots.Curves(runs, plots.LogY(), plots.XAxis(plots.Evals), plots.Title("Teacher-student regression"))).Display()
 for _, h := range runs {
