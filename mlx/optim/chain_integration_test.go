@@ -1,9 +1,11 @@
 package optim_test
 
 import (
+	"math"
 	"testing"
 
 	"github.com/gomlx/compute"
+	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
 
 	"github.com/goptlab/goptlab/mlx/data"
@@ -75,4 +77,100 @@ func TestChainTrainsEverywhere(t *testing.T) {
 			})
 		}
 	})
+}
+
+// TestChainResumesBitForBit trains a chain whose transforms keep state (Adam's moments,
+// gradient accumulation with its counter, lookahead's slow weights, the weights' average)
+// for 8 steps in one run, and for 4 + 4 steps resumed from a checkpoint, and requires the
+// same bits in every variable: the slots and counters are saved and restored.
+func TestChainResumesBitForBit(t *testing.T) {
+	ds, err := data.TwoSpirals(64, 1, 0.05, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	loss := models.Classifier(models.MLPConfig{Hidden: []int{8}, Outputs: 2, Activation: "tanh"}.Fn())
+	mk := func() train.Stepper {
+		c, err := optim.NewChain("stateful", optim.Common{LR: 0.05, ScopeName: "stateful"},
+			optim.Accumulate(3, optim.ScaleByAdam(0.9, 0.999, 1e-8, false), optim.ScaleByLR()),
+			optim.Lookahead(2, 0.5), optim.EMAWeights(0.9))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return train.FirstOrder(c, "stateful")
+	}
+	bits := func(store *model.Store) map[string][]uint64 {
+		out := map[string][]uint64{}
+		for v := range store.IterVariables() {
+			val := v.MustValue()
+			switch f := val.Value().(type) {
+			case int64:
+				out[v.Path()] = []uint64{uint64(f)}
+			default:
+				fl, err := tensorsFloats(val)
+				if err != nil {
+					continue // random-number state
+				}
+				for _, x := range fl {
+					out[v.Path()] = append(out[v.Path()], math.Float64bits(x))
+				}
+			}
+		}
+		return out
+	}
+	mlxtest.ForEach(t, func(t *testing.T, backend compute.Backend) {
+		full := model.NewStore()
+		if _, err := train.Run(backend, full, loss, ds, mk(), train.Config{Steps: 8, BatchSize: 16, Seed: 2}); err != nil {
+			t.Fatal(err)
+		}
+		dir := t.TempDir()
+		cfg := train.Config{Steps: 4, BatchSize: 16, Seed: 2, CheckpointDir: dir, CheckpointEvery: 4}
+		if _, err := train.Run(backend, model.NewStore(), loss, ds, mk(), cfg); err != nil {
+			t.Fatal(err)
+		}
+		resumed := model.NewStore()
+		cfg.Steps = 8
+		if _, err := train.Run(backend, resumed, loss, ds, mk(), cfg); err != nil {
+			t.Fatal(err)
+		}
+		want, got := bits(full), bits(resumed)
+		for _, slot := range []string{"/stateful/step", "/stateful/accumulate_step"} {
+			if _, ok := want[slot]; !ok {
+				t.Errorf("no state variable %s", slot)
+			}
+		}
+		slots := 0
+		for path, w := range want {
+			g, ok := got[path]
+			if !ok {
+				t.Errorf("%s missing after the resume", path)
+				continue
+			}
+			if len(path) > 10 && path[:10] == "/stateful/" {
+				slots++
+			}
+			for i := range w {
+				if w[i] != g[i] {
+					t.Fatalf("%s[%d] differs after the resume", path, i)
+				}
+			}
+		}
+		if slots != 3+5*4 { // step, learning_rate, accumulate_step; acc, m, v, slow, ema for 4 variables
+			t.Errorf("%d state variables under /stateful, want 23", slots)
+		}
+	})
+}
+
+func tensorsFloats(t *tensors.Tensor) ([]float64, error) {
+	if f, err := tensors.CopyFlatData[float64](t); err == nil {
+		return f, nil
+	}
+	f32, err := tensors.CopyFlatData[float32](t)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]float64, len(f32))
+	for i, x := range f32 {
+		out[i] = float64(x)
+	}
+	return out, nil
 }
