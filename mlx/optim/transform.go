@@ -1,8 +1,6 @@
 package optim
 
 import (
-	"fmt"
-
 	"github.com/gomlx/compute/dtypes"
 	. "github.com/gomlx/gomlx/core/graph" //nolint:staticcheck // GoMLX graph DSL.
 	"github.com/gomlx/gomlx/ml/model"
@@ -12,8 +10,9 @@ import (
 // A Transform is one stage of an optimizer built with [NewChain], in the spirit of optax's
 // gradient transformations: a plain Go function of the [Step] (parameters, updates, state
 // slots, step counter, learning rate) that rewrites the updates and its own state. It runs
-// while the graph of one training step is built, so it uses GoMLX graph functions (which
-// panic on misuse, as GoMLX's do).
+// while the graph of one training step is built, so it uses GoMLX graph functions and,
+// like them, panics on misuse (an out-of-range argument of the transforms below included);
+// train.Run and model.NewExec report such panics as errors.
 //
 // A research optimizer is usually one Transform written as a loop over s.Params:
 //
@@ -306,10 +305,10 @@ func ScaleByLR() Transform { return func(s *Step) { s.ScaleByLR() } }
 // ScaleBySchedule multiplies the updates by sched's factor at the step counter (on top of
 // the config's own Schedule, which ScaleByLR applies).
 func ScaleBySchedule(sched Schedule) Transform {
-	if err := sched.Validate(); err != nil {
-		panic(fmt.Errorf("optim.ScaleBySchedule: %w", err))
-	}
 	return func(s *Step) {
+		if err := sched.Validate(); err != nil {
+			exceptions.Panicf("optim.ScaleBySchedule: %v", err)
+		}
 		if !sched.isConstant() {
 			s.ScaleBy(sched.factorGraph(s.K, s.DType))
 		}
@@ -394,10 +393,10 @@ func ScaleByAdam(b1, b2, eps float64, amsgrad bool) Transform {
 // the parameters and inner's state keep their values. Inside inner, [Step.K] counts the
 // applied steps (k/n), so bias corrections and schedules see the number of real updates.
 func Accumulate(n int, inner ...Transform) Transform {
-	if n < 1 || n > MaxSteps {
-		panic(fmt.Errorf("optim.Accumulate: n=%d is out of range: it must be in [1, %d]", n, MaxSteps))
-	}
 	return func(s *Step) {
+		if n < 1 || n > MaxSteps {
+			exceptions.Panicf("optim.Accumulate: n=%d is out of range: it must be in [1, %d]", n, MaxSteps)
+		}
 		if n == 1 {
 			for _, t := range inner {
 				t(s)
@@ -429,10 +428,10 @@ func Accumulate(n int, inner ...Transform) Transform {
 // syncEvery steps they move by alpha towards the fast weights and the fast weights are
 // reset to them. The slow weights start at the parameters' values at the first step.
 func Lookahead(syncEvery int, alpha float64) Transform {
-	if syncEvery < 1 || syncEvery > MaxSteps {
-		panic(fmt.Errorf("optim.Lookahead: syncEvery=%d is out of range: it must be in [1, %d]", syncEvery, MaxSteps))
-	}
 	return func(s *Step) {
+		if syncEvery < 1 || syncEvery > MaxSteps {
+			exceptions.Panicf("optim.Lookahead: syncEvery=%d is out of range: it must be in [1, %d]", syncEvery, MaxSteps)
+		}
 		first := Equal(s.K, s.Scalar(1))
 		sync := Equal(Mod(s.K, s.Scalar(float64(syncEvery))), s.Scalar(0))
 		s.AfterApply(func(i int, w *Node) *Node {

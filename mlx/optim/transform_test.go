@@ -1,7 +1,9 @@
 package optim
 
 import (
+	"fmt"
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/gomlx/compute"
@@ -237,4 +239,42 @@ func TestTransforms(t *testing.T) {
 			closeAll(t, 3, floats(t, ev), e)
 		})
 	})
+}
+
+// TestTransformArgumentErrors checks that out-of-range arguments of the transforms are
+// reported when the step is built, naming the argument.
+func TestTransformArgumentErrors(t *testing.T) {
+	backend := mlxtest.Backends(t)[0].Backend
+	for _, c := range []struct {
+		tr   Transform
+		want string
+	}{
+		{Accumulate(0, ScaleByLR()), "Accumulate: n=0 is out of range"},
+		{Lookahead(-1, 0.5), "Lookahead: syncEvery=-1 is out of range"},
+		{ScaleBySchedule(Schedule{WarmupSteps: -2}), "Schedule.WarmupSteps=-2 is out of range"},
+	} {
+		store := model.NewStore()
+		newVar(t, store.RootScope(), "x", []float64{1, 2}, 2)
+		o := must(NewChain("c", Common{LR: 0.1, ScopeName: "c"}, c.tr))
+		err := func() (err error) {
+			defer func() { // model.Exec returns the errors of graph building, or panics with them
+				if r := recover(); r != nil {
+					err = fmt.Errorf("%v", r)
+				}
+			}()
+			exec, err := model.NewExec(backend, store, func(scope *model.Scope, g *Graph) *Node {
+				return buildStep(g, o, scope, func(scope *model.Scope, inputs, _ []*Node) *Node {
+					return ReduceAllSum(Square(scope.GetVariable("x").NodeValue(inputs[0].Graph())))
+				})
+			})
+			if err != nil {
+				return err
+			}
+			_, err = exec.Exec()
+			return err
+		}()
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("got %v, want an error containing %q", err, c.want)
+		}
+	}
 }
