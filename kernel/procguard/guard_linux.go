@@ -66,6 +66,13 @@ func runFront() int {
 		fmt.Fprintf(os.Stderr, "procguard: starting the keeper: %v\n", err)
 		return 1
 	}
+	// The front's parent is the Jupyter server or client that started the kernel. If it
+	// dies without stopping the kernel (killed with SIGKILL, say), nobody else will: the
+	// front then stops the keeper as if it had received SIGTERM. (A polled parent pid, not
+	// PR_SET_PDEATHSIG: that signal fires when the parent's thread exits, and a client may
+	// start kernels from a thread that ends before the kernel does.)
+	orphaned := make(chan struct{})
+	go watchParent(os.Getppid(), time.Second, orphaned)
 	done := make(chan syscall.WaitStatus, 1)
 	go func() {
 		var ws syscall.WaitStatus
@@ -84,10 +91,22 @@ func runFront() int {
 				sig = syscall.SIGTERM
 			}
 			_ = syscall.Kill(keeper.Pid, sig.(syscall.Signal))
+		case <-orphaned:
+			orphaned = nil
+			_ = syscall.Kill(keeper.Pid, syscall.SIGTERM)
 		case ws := <-done:
 			return exitCode(ws)
 		}
 	}
+}
+
+// watchParent closes orphaned once this process's parent is no longer parent, the parent
+// pid it had at start, checking every period.
+func watchParent(parent int, period time.Duration, orphaned chan<- struct{}) {
+	for os.Getppid() == parent {
+		time.Sleep(period)
+	}
+	close(orphaned)
 }
 
 // keeper supervises the command; see the package documentation.

@@ -248,3 +248,21 @@ func TestDescendantsFollowTheTreeAndSkipSparedSubtrees(t *testing.T) {
 		t.Fatalf("all live descendants: %d, want 4", n)
 	}
 }
+
+// TestFrontWhoseParentDiesStopsEveryProcess: the client that started the kernel dies
+// without stopping it (a Jupyter server killed with SIGKILL): the kernel's processes must
+// not outlive it. The "client" here is a bash that starts procguard in the background,
+// waits until procguard's command runs, and exits.
+func TestFrontWhoseParentDiesStopsEveryProcess(t *testing.T) {
+	bin, mark := buildProcguard(t), marker(t)
+	t.Cleanup(func() { killMarked(mark) })
+	ready := filepath.Join(t.TempDir(), "ready")
+	client := exec.Command("bash", "-c", `"$0" -- bash -c "touch '$2'; $1" </dev/null >/dev/null 2>&1 &
+until [ -e "$2" ]; do sleep 0.01; done
+exit 0`, bin, escapingTree, ready)
+	client.Env = append(os.Environ(), mark)
+	if out, err := client.CombinedOutput(); err != nil {
+		t.Fatalf("client: %v: %s", err, out)
+	}
+	waitFor(t, "every process to end after its client died", func() bool { return len(marked(mark)) == 0 })
+}
