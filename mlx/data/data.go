@@ -1,8 +1,11 @@
-// Package data holds small in-memory datasets for optimizer experiments (two spirals,
-// teacher-student regression, a fixed linear regression) and their seeded batching.
+// Package data holds in-memory datasets for optimizer experiments and their seeded
+// batching: real data sets read by checked readers of their standard files (MNIST, offline
+// from the GoMNIST module, [LoadMNIST]; Fashion-MNIST, [LoadFashionMNIST]; CIFAR-10,
+// [LoadCIFAR10]) and small synthetic ones generated from a seed (two spirals,
+// teacher-student regression, a fixed linear regression).
 //
-// Everything is generated on the host from a seed, so a dataset and the order of its
-// batches are the same on every backend and every run. Batch k of a run is a pure
+// Datasets live on the host, so a dataset and the order of its batches are the same on
+// every backend and every run. Batch k of a run is a pure
 // function of (seed, k) (see [Dataset.Batch]): a run resumed at step k sees exactly the
 // batches it would have seen without the interruption.
 package data
