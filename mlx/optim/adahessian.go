@@ -82,12 +82,7 @@ func NewAdaHessian(cfg AdaHessianConfig) (*AdaHessian, error) {
 	if !finite(cfg.HessianPower) || cfg.HessianPower <= 0 || cfg.HessianPower > 1 {
 		ck.fail("HessianPower=%g is out of range: it must be in (0, 1]", cfg.HessianPower)
 	}
-	ck.intIn("Probes", cfg.Probes, 1, MaxProbes)
-	ck.intIn("UpdateEvery", cfg.UpdateEvery, 1, MaxSteps)
-	if axes := cfg.KernelSpatialAxes; len(axes) != 0 &&
-		(len(axes) != 2 || axes[0] == axes[1] || axes[0] < 0 || axes[0] > 3 || axes[1] < 0 || axes[1] > 3) {
-		ck.fail("KernelSpatialAxes=%v is invalid: it must be two distinct axes in [0, 3], or empty", axes)
-	}
+	cfg.estimate().check(ck, "")
 	if ck.err != nil {
 		return nil, ck.err
 	}
@@ -109,37 +104,94 @@ func (o *AdaHessian) UpdateGraphWithGradients(scope *model.Scope, grads []*Node,
 	refresh := (*Node)(nil)
 	hk := c.step
 	if cfg.UpdateEvery > 1 {
-		refresh = Equal(Rem(AddScalar(c.stepI, -1), Scalar(c.g, dtypes.Int64, cfg.UpdateEvery)), Scalar(c.g, dtypes.Int64, 0))
-		hk = ConvertDType(c.counterIntIf("hessian_updates", refresh), c.dtype)
+		refresh = hessianRefresh(c.stepI, cfg.UpdateEvery)
+		hk = ConvertDType(c.counterIntIf(hessianUpdatesCounter, refresh), c.dtype)
 	}
 	bc1 := c.biasCorrection(cfg.Beta1, c.step)
 	sqrtBC2 := Sqrt(c.biasCorrection(cfg.Beta2, hk))
 	for i, v := range c.vars {
 		w, grad := c.value(v), c.grads[i]
-		d := Abs(ConvertDType(diag[i], c.dtype))
-		if v.Shape().Rank() == 4 && len(cfg.KernelSpatialAxes) == 2 {
-			d = BroadcastToDims(ReduceAndKeep(d, ReduceMean, cfg.KernelSpatialAxes...), v.Shape().Dimensions...)
-		}
+		d := hessianSpatialMean(Abs(ConvertDType(diag[i], c.dtype)), cfg.KernelSpatialAxes)
 		mVar, vVar := c.slot(v, "m"), c.slot(v, "hessian_sq")
 		m := ema(mVar.NodeValue(c.g), cfg.Beta1, grad)
-		oldV := vVar.NodeValue(c.g)
-		hv := ema(oldV, cfg.Beta2, Square(d))
-		if refresh != nil {
-			hv = Where(BroadcastToDims(refresh, hv.Shape().Dimensions...), hv, oldV)
-		}
+		hv := hessianSquareEMA(vVar.NodeValue(c.g), cfg.Beta2, d, refresh)
 		mVar.SetNodeValue(m)
 		vVar.SetNodeValue(hv)
-		denom := Div(Sqrt(hv), sqrtBC2)
-		if cfg.HessianPower != 1 {
-			denom = Pow(denom, c.scalar(cfg.HessianPower))
-		}
-		denom = AddScalar(denom, cfg.Eps)
-		update := Div(Div(m, bc1), denom)
+		update := Div(Div(m, bc1), adaHessianDenominator(hv, sqrtBC2, cfg.HessianPower, cfg.Eps))
 		if cfg.WeightDecay > 0 {
 			update = Add(update, MulScalar(w, cfg.WeightDecay))
 		}
 		c.set(v, Sub(w, Mul(c.lr, update)))
 	}
+}
+
+// estimate returns the settings of cfg's Hessian estimate.
+func (cfg AdaHessianConfig) estimate() HessianEstimate {
+	return HessianEstimate{Probes: cfg.Probes, Gaussian: cfg.Gaussian, UpdateEvery: cfg.UpdateEvery,
+		KernelSpatialAxes: cfg.KernelSpatialAxes}
+}
+
+// HessianEstimate says how [ScaleByAdaHessian] estimates the Hessian diagonal; its fields
+// mean what the [AdaHessianConfig] fields of the same names mean.
+type HessianEstimate struct {
+	// Probes is the number of Hutchinson probes averaged per estimate, in [1, MaxProbes].
+	Probes int
+	// Gaussian draws N(0, 1) probes instead of Rademacher (+-1) ones.
+	Gaussian bool
+	// UpdateEvery refreshes the squared-Hessian average every N steps, in [1, MaxSteps].
+	UpdateEvery int
+	// KernelSpatialAxes are the two axes of 4-D kernels over which the diagonal is
+	// averaged, or empty for none.
+	KernelSpatialAxes []int
+}
+
+// check validates e, naming its fields with the given prefix.
+func (e HessianEstimate) check(ck *checker, prefix string) {
+	ck.intIn(prefix+"Probes", e.Probes, 1, MaxProbes)
+	ck.intIn(prefix+"UpdateEvery", e.UpdateEvery, 1, MaxSteps)
+	if axes := e.KernelSpatialAxes; len(axes) != 0 &&
+		(len(axes) != 2 || axes[0] == axes[1] || axes[0] < 0 || axes[0] > 3 || axes[1] < 0 || axes[1] > 3) {
+		ck.fail("%sKernelSpatialAxes=%v is invalid: it must be two distinct axes in [0, 3], or empty", prefix, axes)
+	}
+}
+
+// hessianUpdatesCounter is AdaHessian's count of refresh steps (with UpdateEvery > 1): the
+// step counter of the second moment's bias correction.
+const hessianUpdatesCounter = "hessian_updates"
+
+// hessianRefresh returns the boolean scalar "the Hessian average is refreshed at step k"
+// (k = 1, 1+every, 1+2*every, ...), for the int64 step counter k.
+func hessianRefresh(k *Node, every int) *Node {
+	g := k.Graph()
+	return Equal(Rem(AddScalar(k, -1), Scalar(g, dtypes.Int64, every)), Scalar(g, dtypes.Int64, 0))
+}
+
+// hessianSpatialMean averages the Hessian diagonal d of a 4-D kernel over the two spatial
+// axes (broadcast back to d's shape); other ranks, or no axes, are returned as they are.
+func hessianSpatialMean(d *Node, axes []int) *Node {
+	if d.Rank() != 4 || len(axes) != 2 {
+		return d
+	}
+	return BroadcastToDims(ReduceAndKeep(d, ReduceMean, axes...), d.Shape().Dimensions...)
+}
+
+// hessianSquareEMA returns b2*old + (1-b2)*d^2, or old where refresh (a boolean scalar,
+// nil for always) is false.
+func hessianSquareEMA(old *Node, b2 float64, d, refresh *Node) *Node {
+	hv := ema(old, b2, Square(d))
+	if refresh != nil {
+		hv = Where(BroadcastToDims(refresh, hv.Shape().Dimensions...), hv, old)
+	}
+	return hv
+}
+
+// adaHessianDenominator returns (sqrt(hv)/sqrtBC2)^power + eps.
+func adaHessianDenominator(hv, sqrtBC2 *Node, power, eps float64) *Node {
+	denom := Div(Sqrt(hv), sqrtBC2)
+	if power != 1 {
+		denom = Pow(denom, Scalar(hv.Graph(), hv.DType(), power))
+	}
+	return AddScalar(denom, eps)
 }
 
 // counterIntIf increments an int64 counter only where cond is true and returns it.
@@ -170,28 +222,28 @@ func HutchinsonDiagonal(scope *model.Scope, grads []*Node, probes int, gaussian 
 	if len(vars) != len(grads) {
 		exceptions.Panicf("optim.HutchinsonDiagonal: got %d gradients for %d trainable variables", len(grads), len(vars))
 	}
-	varNodes := make([]*Node, len(vars))
+	params := make([]*Node, len(vars))
 	for i, v := range vars {
-		varNodes[i] = v.NodeValue(g)
+		params[i] = v.NodeValue(g)
 	}
+	return hutchinson(scope, grads, params, probes, gaussian)
+}
+
+// hutchinson returns mean over probes of z * (H z), z drawn for each gradient (in its dtype)
+// from the store of scope, H z by [hessianVectorProducts] of grads with respect to params.
+func hutchinson(scope *model.Scope, grads, params []*Node, probes int, gaussian bool) []*Node {
+	g := grads[0].Graph()
 	sums := make([]*Node, len(grads))
 	for range probes {
 		zs := make([]*Node, len(grads))
-		var gz *Node
 		for i, grad := range grads {
 			if gaussian {
 				zs[i] = scope.Store().RandomNormal(g, grad.Shape())
 			} else {
 				zs[i] = RademacherProbe(scope, g, grad.Shape())
 			}
-			term := ReduceAllSum(Mul(grad, StopGradient(zs[i])))
-			if gz == nil {
-				gz = term
-			} else {
-				gz = Add(gz, term)
-			}
 		}
-		hz := Gradient(gz, varNodes...)
+		hz := hessianVectorProducts(grads, params, zs)
 		for i := range grads {
 			est := Mul(zs[i], ConvertDType(hz[i], zs[i].DType()))
 			if sums[i] == nil {
@@ -207,6 +259,22 @@ func HutchinsonDiagonal(scope *model.Scope, grads []*Node, probes int, gaussian 
 		}
 	}
 	return sums
+}
+
+// hessianVectorProducts returns H z, the gradient of sum_i <grads_i, z_i> (z held constant)
+// with respect to params; grads are autodiff gradients of a scalar loss with respect to
+// params, and each z_i has the shape and dtype of grads_i.
+func hessianVectorProducts(grads, params, zs []*Node) []*Node {
+	var gz *Node
+	for i, grad := range grads {
+		term := ReduceAllSum(Mul(grad, StopGradient(zs[i])))
+		if gz == nil {
+			gz = term
+		} else {
+			gz = Add(gz, term)
+		}
+	}
+	return Gradient(gz, params...)
 }
 
 // RademacherProbe draws a tensor of the given shape (a float dtype) whose entries are +1 or

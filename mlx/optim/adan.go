@@ -131,9 +131,15 @@ func (o *Adan) UpdateGraphWithGradients(scope *model.Scope, grads []*Node, lossD
 // clipGlobalNorm scales all grads in place by min(1, maxNorm/(||grads||_2 + eps)), the norm
 // taken over all of them together.
 func clipGlobalNorm(grads []*Node, maxNorm, eps float64) {
-	norm := AddScalar(globalNorm(grads), eps)
-	factor := MinScalar(Div(Scalar(norm.Graph(), norm.DType(), maxNorm), norm), 1.0)
+	factor := globalNormClipFactor(grads, maxNorm, eps)
 	for i := range grads {
 		grads[i] = Mul(grads[i], factor)
 	}
+}
+
+// globalNormClipFactor returns min(1, maxNorm/(||xs||_2 + eps)), the norm taken over all
+// xs together, in the dtype of xs[0].
+func globalNormClipFactor(xs []*Node, maxNorm, eps float64) *Node {
+	norm := AddScalar(globalNorm(xs), eps)
+	return MinScalar(Div(Scalar(norm.Graph(), norm.DType(), maxNorm), norm), 1.0)
 }
