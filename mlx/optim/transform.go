@@ -35,7 +35,9 @@ type Transform func(s *Step)
 // decoupled decay, both kept apart from u until a transform needs the materialized update
 // ([Step.Update], [Step.Updates]): this is how a chain reproduces the hand-written Adam,
 // AdamW and SGD bit for bit (it evaluates lr/(1-beta1^k) once, as they do, instead of
-// scaling every element twice).
+// scaling every element twice). When the chain's step is built from the loss (UpdateGraph),
+// a transform can also take Hessian-vector products of the loss ([Step.HessianVectorProducts],
+// [Step.HutchinsonDiagonal]).
 type Step struct {
 	// Graph is the graph being built.
 	Graph *Graph
@@ -56,6 +58,10 @@ type Step struct {
 	Grads []*Node
 
 	ctx    *stepCtx
+	chain  string       // the chain's name, for messages
+	scope  *model.Scope // the scope of the update
+	nodes  []*Node      // the variables' values as the graph had them when the step began
+	loss   []*Node      // autodiff gradients of the loss as given (nil: no loss, see HasLoss)
 	u      []*Node
 	num    *Node // scalar numerator of the factor (nil: 1)
 	den    *Node // scalar denominator of the factor (nil: 1)
@@ -69,8 +75,10 @@ type Step struct {
 func newStep(c *stepCtx) *Step {
 	s := &Step{Graph: c.g, DType: c.dtype, K: c.step, KInt: c.stepI, LR: c.lr, Vars: c.vars, ctx: c}
 	s.Params = make([]*Node, len(c.vars))
+	s.nodes = make([]*Node, len(c.vars))
 	for i, v := range c.vars {
-		s.Params[i] = c.value(v)
+		s.nodes[i] = v.NodeValue(c.g)
+		s.Params[i] = ConvertDType(s.nodes[i], c.dtype)
 	}
 	s.Grads = c.grads
 	s.u = append([]*Node(nil), c.grads...)
@@ -201,8 +209,92 @@ func (s *Step) EMA(i int, name string, beta float64, x *Node) *Node {
 }
 
 // Counter increments the int64 counter called name in the optimizer's state scope and
-// returns its new value as the step's dtype.
-func (s *Step) Counter(name string) *Node { return s.ctx.counter(name) }
+// returns its new value as the step's dtype. Inside a gate such as [Accumulate] it counts
+// only the steps that apply an update.
+func (s *Step) Counter(name string) *Node {
+	if s.gate == nil {
+		return s.ctx.counter(name)
+	}
+	return s.counterIf(name, nil)
+}
+
+// counterIf increments the int64 counter called name where cond (a boolean scalar, nil for
+// true) and the step's gate hold, and returns its new value as the step's dtype.
+func (s *Step) counterIf(name string, cond *Node) *Node {
+	switch {
+	case s.gate == nil && cond == nil:
+		return s.ctx.counter(name)
+	case cond == nil:
+		cond = s.gate
+	case s.gate != nil:
+		cond = LogicalAnd(s.gate, cond)
+	}
+	return ConvertDType(s.ctx.counterIntIf(name, cond), s.DType)
+}
+
+// HasLoss reports whether the step's gradients are autodiff gradients of the loss built in
+// the same graph, as when the chain's step is built with UpdateGraph: only then can
+// [Step.HessianVectorProducts] and [Step.HutchinsonDiagonal] differentiate them again.
+// Through UpdateGraphWithGradients (zeroth-order estimates, local SGD's inner step, SAM)
+// the chain only has gradients and HasLoss is false.
+func (s *Step) HasLoss() bool { return s.loss != nil }
+
+// needLoss panics, naming who, when the step has no loss to differentiate twice.
+func (s *Step) needLoss(who string) {
+	if s.loss == nil {
+		exceptions.Panicf("optim.%s: needs Hessian-vector products of the loss, but chain %q was given "+
+			"gradients only (UpdateGraphWithGradients, as zeroth-order estimates, local SGD and SAM call it), "+
+			"not the loss: build its step with UpdateGraph(scope, graph, loss)", who, s.chain)
+	}
+}
+
+// HessianVectorProducts returns H z, one product per trainable variable in the step's dtype,
+// where H is the Hessian of the loss with respect to all trainable variables together and
+// zs are the directions, one per variable with its shape: the gradient of
+// sum_i <g_i, z_i> with z held constant, g the autodiff gradients of the loss (as the chain
+// received them, whatever earlier transforms did to the updates). Each call adds a second
+// backward pass to the graph. It panics when the step has no loss ([Step.HasLoss]).
+func (s *Step) HessianVectorProducts(zs []*Node) []*Node {
+	s.needLoss("Step.HessianVectorProducts")
+	if len(zs) != len(s.loss) {
+		exceptions.Panicf("optim.Step.HessianVectorProducts: got %d directions for %d trainable variables", len(zs), len(s.loss))
+	}
+	cast := make([]*Node, len(zs))
+	for i, z := range zs {
+		if z == nil || !z.Shape().EqualDimensions(s.loss[i].Shape()) {
+			exceptions.Panicf("optim.Step.HessianVectorProducts: direction #%d must have the shape of variable %s, %v",
+				i, s.Vars[i].Path(), s.Vars[i].Shape().Dimensions)
+		}
+		cast[i] = ConvertDType(z, s.loss[i].DType())
+	}
+	hz := hessianVectorProducts(s.loss, s.nodes, cast)
+	for i := range hz {
+		hz[i] = ConvertDType(hz[i], s.DType)
+	}
+	return hz
+}
+
+// HutchinsonDiagonal returns the Hutchinson estimate of the Hessian diagonal of the loss,
+// one per trainable variable in the step's dtype, as the package's [HutchinsonDiagonal]
+// computes it (probes Rademacher or, with gaussian, N(0, 1), drawn from the store's random
+// number generator). probes must be in [1, MaxProbes]. It panics when the step has no loss
+// ([Step.HasLoss]).
+func (s *Step) HutchinsonDiagonal(probes int, gaussian bool) []*Node {
+	s.needLoss("Step.HutchinsonDiagonal")
+	return s.hutchinsonDiagonal(probes, gaussian)
+}
+
+// hutchinsonDiagonal is HutchinsonDiagonal once the loss is known to be there.
+func (s *Step) hutchinsonDiagonal(probes int, gaussian bool) []*Node {
+	if probes < 1 || probes > MaxProbes {
+		exceptions.Panicf("optim.Step.HutchinsonDiagonal: probes=%d is out of range: it must be in [1, %d]", probes, MaxProbes)
+	}
+	diag := hutchinson(s.scope, s.loss, s.nodes, probes, gaussian)
+	for i := range diag {
+		diag[i] = ConvertDType(diag[i], s.DType)
+	}
+	return diag
+}
 
 // BiasCorrection returns 1 - beta^k for the step counter k (a scalar of the step's
 // dtype), computed in float64 and then converted, as PyTorch does (it computes
@@ -285,12 +377,34 @@ func NewChain(name string, c Common, transforms ...Transform) (*Chain, error) {
 	return &Chain{base: c.base(name), transforms: transforms}, nil
 }
 
-// UpdateGraph implements optimizer.Interface.
-func (o *Chain) UpdateGraph(scope *model.Scope, _ *Graph, loss *Node) { updateFromLoss(o, scope, loss) }
+// UpdateGraph implements optimizer.Interface. The transforms see the loss: they can take
+// Hessian-vector products ([Step.HasLoss]).
+func (o *Chain) UpdateGraph(scope *model.Scope, _ *Graph, loss *Node) {
+	updateFromLoss(lossChain{o}, scope, loss)
+}
+
+// UpdateGraphWithGradients implements [Optimizer]. The transforms get the gradients only: a
+// transform that needs Hessian-vector products ([ScaleByAdaHessian]) panics.
+func (o *Chain) UpdateGraphWithGradients(scope *model.Scope, grads []*Node, lossDType dtypes.DType) {
+	o.update(scope, grads, lossDType, false)
+}
+
+// lossChain is a Chain whose UpdateGraphWithGradients is only called by UpdateGraph, with
+// the autodiff gradients of the loss.
+type lossChain struct{ *Chain }
 
 // UpdateGraphWithGradients implements [Optimizer].
-func (o *Chain) UpdateGraphWithGradients(scope *model.Scope, grads []*Node, lossDType dtypes.DType) {
+func (o lossChain) UpdateGraphWithGradients(scope *model.Scope, grads []*Node, lossDType dtypes.DType) {
+	o.update(scope, grads, lossDType, true)
+}
+
+// update builds one step; fromLoss says that grads are autodiff gradients of the loss.
+func (o *Chain) update(scope *model.Scope, grads []*Node, lossDType dtypes.DType, fromLoss bool) {
 	s := newStep(o.begin(scope, grads, lossDType))
+	s.chain, s.scope = o.name, scope
+	if fromLoss {
+		s.loss = grads
+	}
 	for _, t := range o.transforms {
 		t(s)
 	}
