@@ -64,17 +64,43 @@
 //	Adan              slots m, v, n, prev_grad; counter k (the bias-correction step, reset by Restart)
 //	AdaHessian        slots m, hessian_sq; counter hessian_updates
 //	NewChain          the slots its transforms name: momentum (Momentum), m, v, vmax (ScaleByAdam),
-//	                  acc and counter accumulate_step (Accumulate), slow (Lookahead), ema (EMAWeights)
+//	                  m, v, n, prev_grad and counter k (ScaleByAdan), m, s (ScaleByBelief), m (ScaleByLion),
+//	                  m, hessian_sq and counter hessian_updates (ScaleByAdaHessian), acc and counter
+//	                  accumulate_step (Accumulate), slow (Lookahead), ema (EMAWeights): the names of the
+//	                  optimizers above, so a chain and its optimizer read each other's checkpoints
 //
 // # Building blocks
 //
 // [NewChain] builds an [Optimizer] from [Transform]s, plain Go functions of a [Step] (the
-// parameters, the updates, the step counter, the scheduled learning rate and named state
-// slots), in the spirit of optax's chain: [AddL2], [AddDecayedWeights], [ClipByGlobalNorm],
-// [ClipByValue], [Momentum], [ScaleByAdam], [ScaleBySchedule], [ScaleByLR], [Accumulate]
-// (gradient accumulation), [Lookahead] and [EMAWeights] (an average of the weights). Adam,
-// AdamW, AMSGrad and SGD are equal bit for bit to their chains, e.g. AdamW is
-// NewChain("adamw", cfg.Common, ScaleByAdam(b1, b2, eps, false), AddDecayedWeights(wd), ScaleByLR()).
+// parameters, the updates, the step counter, the scheduled learning rate, named state
+// slots and, when the step is built from the loss, [Step.HessianVectorProducts]), in the spirit
+// of optax's chain: [AddL2], [AddDecayedWeights], [ProximalDecay], [ClipByGlobalNorm],
+// [ClipByGlobalNormEps], [ClipByValue], [Momentum], [ScaleByAdam], [ScaleByAdan],
+// [ScaleByBelief], [ScaleByLion], [ScaleByAdaHessian], [ScaleBySchedule], [ScaleByLR],
+// [Accumulate] (gradient accumulation), [Lookahead] and [EMAWeights] (an average of the
+// weights). Every optimizer above but SAM is equal bit for bit to its chain (for a config
+// cfg with betas b1, b2, b3, eps and weight decay wd; TestChainBitForBit checks each in
+// float64 and float32 on both backends):
+//
+//	SGD        NewChain("sgd", cfg.Common, AddL2(wd), Momentum(mu, nesterov), ScaleByLR())
+//	Adam       NewChain("adam", cfg.Common, AddL2(wd), ScaleByAdam(b1, b2, eps, false), ScaleByLR())
+//	AdamW      NewChain("adamw", cfg.Common, ScaleByAdam(b1, b2, eps, false), AddDecayedWeights(wd), ScaleByLR())
+//	AMSGrad    NewChain("amsgrad", cfg.Common, ScaleByAdam(b1, b2, eps, true), ScaleByLR())
+//	AdaBelief  NewChain("adabelief", cfg.Common, ScaleByBelief(b1, b2, eps), AddDecayedWeights(wd), ScaleByLR())
+//	           Coupled: AddL2(wd) first instead of AddDecayedWeights(wd)
+//	Lion       NewChain("lion", cfg.Common, ScaleByLion(b1, b2), AddDecayedWeights(wd), ScaleByLR())
+//	Adan       NewChain("adan", cfg.Common, ClipByGlobalNormEps(cfg.MaxGradNorm, eps) (with MaxGradNorm > 0),
+//	               ScaleByAdan(b1, b2, b3, eps), ProximalDecay(wd), ScaleByLR())
+//	           NoProx: AddDecayedWeights(wd) instead of ProximalDecay(wd); Adan.Restart zeroes the same state
+//	AdaHessian NewChain("adahessian", cfg.Common, ScaleByAdaHessian(b1, b2, eps, cfg.HessianPower,
+//	               HessianEstimate{cfg.Probes, cfg.Gaussian, cfg.UpdateEvery, cfg.KernelSpatialAxes}),
+//	               AddL2(wd), ScaleByLR())
+//
+// The AdaHessian chain differentiates the loss twice, so its step must be built with
+// UpdateGraph (the hand-written AdaHessian also accepts autodiff gradients through
+// UpdateGraphWithGradients, as SAM and local SGD pass them). SAM is not a chain: it
+// evaluates the loss at a second point, which a transform of one step's gradients cannot
+// do; it wraps any optimizer, a chain included.
 // A new rule is one Transform; notebooks/new-optimizer.ipynb writes ADOPT in 14 lines.
 // [BiasCorrection] computes 1 - beta^k in float64 and rounds once (PyTorch's rule; every
 // optimizer here uses it) and [GlobalNorm] the norm of all gradients together. Package

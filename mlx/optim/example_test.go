@@ -2,6 +2,7 @@ package optim_test
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/gomlx/compute"
 	. "github.com/gomlx/gomlx/core/graph" //nolint:staticcheck // GoMLX graph DSL.
@@ -57,6 +58,51 @@ func ExampleNewAdan() {
 	}
 	fmt.Printf("x = %.2f\n", tensors.MustCopyFlatData[float64](x.MustValue()))
 	// Output: x = [1.00 1.00]
+}
+
+// Adan written as a chain of transforms: gradient clipping with eps in the norm, Adan's
+// preconditioner, the proximal weight decay, the learning rate. It takes the same steps as
+// NewAdan with the same settings, bit for bit.
+func ExampleNewChain_adan() {
+	cfg := optim.DefaultAdan()
+	cfg.LR, cfg.WeightDecay, cfg.MaxGradNorm = 0.05, 0.02, 10
+	cfg.Schedule = optim.Schedule{WarmupSteps: 10, Decay: optim.DecayCosine, DecaySteps: 490}
+	chain, err := optim.NewChain("adan", cfg.Common,
+		optim.ClipByGlobalNormEps(cfg.MaxGradNorm, cfg.Eps),
+		optim.ScaleByAdan(cfg.Beta1, cfg.Beta2, cfg.Beta3, cfg.Eps),
+		optim.ProximalDecay(cfg.WeightDecay), // optim.AddDecayedWeights(wd) for NoProx
+		optim.ScaleByLR())
+	if err != nil {
+		panic(err)
+	}
+	adan, err := optim.NewAdan(cfg)
+	if err != nil {
+		panic(err)
+	}
+	train := func(opt optim.Optimizer) []float64 {
+		store := model.NewStore()
+		x, _ := store.RootScope().CreateVariable("x", tensors.FromValue([]float64{4, -3}))
+		step, err := model.NewExec(goBackend(), store, func(scope *model.Scope, g *Graph) *Node {
+			loss := quadratic(scope, g)
+			opt.UpdateGraph(scope, g, loss)
+			return loss
+		})
+		if err != nil {
+			panic(err)
+		}
+		for range 500 {
+			if _, err := step.Exec(); err != nil {
+				panic(err)
+			}
+		}
+		return tensors.MustCopyFlatData[float64](x.MustValue())
+	}
+	fromChain, fromAdan := train(chain), train(adan)
+	fmt.Printf("chain: x = %.2f\n", fromChain)
+	fmt.Println("equal to NewAdan's:", slices.Equal(fromChain, fromAdan))
+	// Output:
+	// chain: x = [1.00 1.00]
+	// equal to NewAdan's: true
 }
 
 // The Hutchinson estimate of the Hessian diagonal that AdaHessian uses is exact, for every
