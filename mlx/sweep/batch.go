@@ -103,6 +103,13 @@ func trainBatch(backend compute.Backend, lossFn train.LossFn, ds *data.Dataset, 
 				b.history[i].Add(rec)
 			}
 		}
+		if step == o.Steps {
+			for i, h := range b.history {
+				if err := addTestMetrics(backend, b.store, runScope(i), lossFn, h, o); err != nil {
+					return b.history, err
+				}
+			}
+		}
 		if logged && o.Progress != nil {
 			if err := o.Progress(Progress{Runs: total, Done: done, Step: step, Steps: o.Steps, Current: b.history}); err != nil {
 				return b.history, fmt.Errorf("step %d: Progress: %w", step, err)

@@ -8,6 +8,8 @@ import (
 	"slices"
 
 	"github.com/gomlx/compute"
+	"github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/ml/model"
 
 	"github.com/goptlab/goptlab/mlx/data"
 	"github.com/goptlab/goptlab/mlx/history"
@@ -77,6 +79,54 @@ type Options struct {
 	Progress func(Progress) error
 	// Context, if set, stops the sweep when cancelled (after the step in progress).
 	Context context.Context
+	// Test, if set, is a held-out data set on which each run's final model is evaluated
+	// once, after its last step: the run's last record gets the metric "test_loss" (the
+	// loss function's mean over Test) and one "test_<name>" per entry of TestMetrics
+	// (e.g. models.Accuracy). Runs that diverged are not evaluated.
+	Test *data.Dataset
+	// TestMetrics are the metric functions evaluated on Test.
+	TestMetrics map[string]train.MetricFn
+}
+
+// TestMetricPrefix starts the names of the metrics that [Options.Test] adds to the last
+// record of each run.
+const TestMetricPrefix = "test_"
+
+// addTestMetrics evaluates the final model of one run on opts.Test (lossFn and the metrics
+// read the model's variables under scope path, "" for the root) and adds the results to
+// the last record of h. It does nothing without opts.Test or for a diverged run.
+func addTestMetrics(backend compute.Backend, store *model.Store, scopePath string, lossFn train.LossFn, h *history.History, opts Options) error {
+	last, ok := h.Last()
+	if opts.Test == nil || !ok || last.Metrics[DivergedMetric] == 1 {
+		return nil
+	}
+	in := func(scope *model.Scope) *model.Scope {
+		if scopePath == "" {
+			return scope
+		}
+		return scope.In("%s", scopePath)
+	}
+	scopedLoss := func(scope *model.Scope, inputs, labels []*graph.Node) *graph.Node {
+		return lossFn(in(scope), inputs, labels)
+	}
+	metrics := make(map[string]train.MetricFn, len(opts.TestMetrics))
+	for name, fn := range opts.TestMetrics {
+		metrics[name] = func(scope *model.Scope, inputs, labels []*graph.Node) *graph.Node {
+			return fn(in(scope), inputs, labels)
+		}
+	}
+	res, err := train.Evaluate(backend, store, scopedLoss, opts.Test, metrics, 0)
+	if err != nil {
+		return fmt.Errorf("run %q seed %d: evaluating on the test set: %w", h.Name, h.Seed, err)
+	}
+	rec := &h.Records[len(h.Records)-1]
+	if rec.Metrics == nil {
+		rec.Metrics = map[string]float64{}
+	}
+	for name, v := range res {
+		rec.Metrics[TestMetricPrefix+name] = v
+	}
+	return nil
 }
 
 // Progress tells a [Options.Progress] callback where a sweep stands.
@@ -128,6 +178,13 @@ func Train(backend compute.Backend, lossFn train.LossFn, ds *data.Dataset, runs 
 		return nil, fmt.Errorf("sweep.Train: Options.MaxBatch=%d must be >= 0 (0: all runs in one batch)", opts.MaxBatch)
 	case opts.LogEvery < 0:
 		return nil, fmt.Errorf("sweep.Train: Options.LogEvery=%d must be >= 0 (0 means 1)", opts.LogEvery)
+	case len(opts.TestMetrics) > 0 && opts.Test == nil:
+		return nil, errors.New("sweep.Train: Options.TestMetrics needs Options.Test (a held-out data set)")
+	}
+	for name, fn := range opts.TestMetrics {
+		if fn == nil {
+			return nil, fmt.Errorf("sweep.Train: Options.TestMetrics[%q] is nil", name)
+		}
 	}
 	if opts.BatchSize == 0 {
 		opts.BatchSize = ds.Len()
@@ -231,7 +288,8 @@ func trainSequential(backend compute.Backend, lossFn train.LossFn, ds *data.Data
 				return opts.Progress(Progress{Runs: total, Done: done + i, Step: last.Step, Steps: opts.Steps, Current: []*history.History{h}})
 			}
 		}
-		h, err := train.Run(backend, newStore(), lossFn, ds, stepper, cfg)
+		store := newStore()
+		h, err := train.Run(backend, store, lossFn, ds, stepper, cfg)
 		if h != nil {
 			h.Params = maps.Clone(r.Params)
 		}
@@ -240,6 +298,9 @@ func trainSequential(backend compute.Backend, lossFn train.LossFn, ds *data.Data
 			h.Add(history.Record{Step: nf.Step, Time: lastTime(h), Evals: int64(nf.Step), Loss: nan(),
 				Metrics: map[string]float64{DivergedMetric: 1}})
 			err = nil
+		}
+		if err == nil {
+			err = addTestMetrics(backend, store, "", lossFn, h, opts)
 		}
 		if h != nil {
 			out = append(out, h)

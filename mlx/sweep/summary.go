@@ -39,6 +39,10 @@ type Row struct {
 	// median number of steps they took (NaN if none did, or without target).
 	Reached     int
 	StepsMedian float64
+	// Test holds, for each metric that [Options.Test] added to the runs' last records
+	// (named without the "test_" prefix: "loss", "accuracy", ...), its median over the
+	// runs that have it; nil without test metrics.
+	Test map[string]float64
 }
 
 // Summary is a table of final losses per configuration, in order of first appearance.
@@ -57,6 +61,7 @@ func Summarize(hs []*history.History, target float64) Summary {
 	index := map[string]int{}
 	finals := map[int][]float64{}
 	steps := map[int][]float64{}
+	tests := map[int]map[string][]float64{}
 	for _, h := range hs {
 		last, ok := h.Last()
 		if !ok {
@@ -81,6 +86,14 @@ func Summarize(hs []*history.History, target float64) Summary {
 			final = math.Inf(1)
 		}
 		finals[i] = append(finals[i], final)
+		for name, v := range last.Metrics {
+			if metric, ok := strings.CutPrefix(name, TestMetricPrefix); ok {
+				if tests[i] == nil {
+					tests[i] = map[string][]float64{}
+				}
+				tests[i][metric] = append(tests[i][metric], v)
+			}
+		}
 		if !math.IsNaN(target) {
 			if n, ok := StepsToTarget(h, target); ok {
 				row.Reached++
@@ -96,6 +109,12 @@ func Summarize(hs []*history.History, target float64) Summary {
 		row.StepsMedian = math.NaN()
 		if len(steps[i]) > 0 {
 			row.StepsMedian = median(steps[i])
+		}
+		for metric, vs := range tests[i] {
+			if row.Test == nil {
+				row.Test = map[string]float64{}
+			}
+			row.Test[metric] = median(vs)
 		}
 	}
 	return s
@@ -128,12 +147,25 @@ func (s Summary) BestBy() map[string]Row {
 
 // WriteTable writes the summary as an aligned text table: one line per configuration with
 // the number of seeds, the median, mean ± sd and min-max of the final loss, and, with a
-// target, how many runs reached it and their median number of steps.
+// target, how many runs reached it and their median number of steps, then the median of
+// each test metric (see [Options.Test]) over the runs that have it.
 func (s Summary) WriteTable(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	header := "run\tseeds\tmedian\tmean ± sd\tmin - max"
 	if !math.IsNaN(s.Target) {
 		header += fmt.Sprintf("\tsteps to %.3g", s.Target)
+	}
+	var testNames []string
+	for _, r := range s.Rows {
+		for name := range r.Test {
+			if !slices.Contains(testNames, name) {
+				testNames = append(testNames, name)
+			}
+		}
+	}
+	slices.Sort(testNames)
+	for _, name := range testNames {
+		header += "\ttest " + name
 	}
 	fmt.Fprintln(tw, header)
 	for _, r := range s.Rows {
@@ -147,6 +179,13 @@ func (s Summary) WriteTable(w io.Writer) error {
 				line += "\tnot reached"
 			} else {
 				line += fmt.Sprintf("\t%g (%d/%d runs)", r.StepsMedian, r.Reached, r.Seeds)
+			}
+		}
+		for _, name := range testNames {
+			if v, ok := r.Test[name]; ok {
+				line += fmt.Sprintf("\t%.4g", v)
+			} else {
+				line += "\t-"
 			}
 		}
 		fmt.Fprintln(tw, line)

@@ -58,3 +58,24 @@ func TestSummarize(t *testing.T) {
 		t.Fatalf("StepsToTarget found step %d below a loss never reached", n)
 	}
 }
+
+// Test metrics on the runs' last records are summarised as medians over the runs that have them.
+func TestSummarizeTestMetrics(t *testing.T) {
+	hs := []*history.History{run("adam", 0.01, 1, 1, 0.5), run("adam", 0.01, 2, 1, 0.4), run("adam", 0.01, 3, 1, 0.3), run("sgd", 0.1, 1, 1, 0.9)}
+	for i, acc := range []float64{0.9, 0.7, 0.8} {
+		hs[i].Records[1].Metrics = map[string]float64{"test_accuracy": acc, "test_loss": float64(i)}
+	}
+	s := Summarize(hs, math.NaN())
+	if got := s.Rows[0].Test; got["accuracy"] != 0.8 || got["loss"] != 1 || len(got) != 2 {
+		t.Fatalf("adam test medians %v, want accuracy 0.8 and loss 1", got)
+	}
+	if s.Rows[1].Test != nil {
+		t.Fatalf("sgd has no test metrics, got %v", s.Rows[1].Test)
+	}
+	table := s.String()
+	lines := strings.Split(strings.TrimSpace(table), "\n")
+	if !strings.Contains(lines[0], "test accuracy") || !strings.Contains(lines[0], "test loss") ||
+		!strings.Contains(lines[1], "0.8") || !strings.HasSuffix(strings.TrimSpace(lines[2]), "-") {
+		t.Fatalf("table:\n%s", table)
+	}
+}

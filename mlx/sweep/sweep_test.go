@@ -186,3 +186,79 @@ func TestTrainStopsWhenCancelled(t *testing.T) {
 		t.Fatalf("got %d histories, the first with %d records; want 2 stopped after step 5", len(hs), hs[0].Len())
 	}
 }
+
+// Options.Test evaluates each run's final model on a held-out set: batched and sequential
+// sweeps agree with train.Evaluate on the model of the same run trained alone.
+func TestTestMetricsOfTheFinalModels(t *testing.T) {
+	be := backend(t)
+	ds, err := data.TwoSpirals(256, 1.5, 0.05, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	test, err := data.TwoSpirals(200, 1.5, 0.05, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mlp := models.MLPConfig{Hidden: []int{16, 16}, Outputs: 2, Activation: "tanh"}
+	lossFn := models.Classifier(mlp.Fn())
+	metrics := map[string]train.MetricFn{"accuracy": models.Accuracy(mlp.Fn())}
+	runs := []Run{{Optimizer: "adam", Params: Params{"lr": 0.03}, Seed: 1}, {Optimizer: "adam", Params: Params{"lr": 1e-4}, Seed: 2},
+		{Optimizer: "sgd", Params: Params{"lr": 1e38}, Seed: 1}} // the last one diverges
+	opts := Options{Steps: 40, BatchSize: 32, LogEvery: 10, Test: test, TestMetrics: metrics}
+
+	// The reference: each run alone with train.Run, then train.Evaluate on its model.
+	var want []map[string]float64
+	for _, r := range runs[:2] {
+		stepper, err := Stepper(r.Optimizer, r.Params)
+		if err != nil {
+			t.Fatal(err)
+		}
+		store := newStore()
+		if _, err := train.Run(be, store, lossFn, ds, stepper, train.Config{Steps: opts.Steps, BatchSize: opts.BatchSize, Seed: r.Seed, LogEvery: opts.LogEvery}); err != nil {
+			t.Fatal(err)
+		}
+		res, err := train.Evaluate(be, store, lossFn, test, metrics, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, res)
+	}
+	if want[0]["accuracy"] == want[1]["accuracy"] {
+		t.Fatalf("both reference runs have test accuracy %g: the test cannot tell the runs apart", want[0]["accuracy"])
+	}
+	for _, sequential := range []bool{false, true} {
+		opts.Sequential = sequential
+		hs, err := Train(be, lossFn, ds, runs, opts)
+		if err != nil {
+			t.Fatalf("sequential=%v: %v", sequential, err)
+		}
+		for i, w := range want {
+			last, _ := hs[i].Last()
+			if last.Step != opts.Steps {
+				t.Fatalf("sequential=%v run %d: last record at step %d, want %d", sequential, i, last.Step, opts.Steps)
+			}
+			if got := last.Metrics["test_accuracy"]; got != w["accuracy"] {
+				t.Errorf("sequential=%v run %d: test_accuracy %g, train.Evaluate of the run alone %g", sequential, i, got, w["accuracy"])
+			}
+			if got := last.Metrics["test_loss"]; math.Abs(got-w["loss"]) > 1e-5*math.Abs(w["loss"]) {
+				t.Errorf("sequential=%v run %d: test_loss %.9g, train.Evaluate of the run alone %.9g", sequential, i, got, w["loss"])
+			}
+			for _, r := range hs[i].Records[:hs[i].Len()-1] {
+				if _, ok := r.Metrics["test_loss"]; ok {
+					t.Errorf("sequential=%v run %d: step %d has test metrics; only the last record should", sequential, i, r.Step)
+				}
+			}
+		}
+		last, _ := hs[2].Last()
+		if last.Metrics[DivergedMetric] != 1 || len(last.Metrics) != 1 {
+			t.Errorf("sequential=%v: the diverged run ends with metrics %v, want only %s", sequential, last.Metrics, DivergedMetric)
+		}
+	}
+
+	if _, err := Train(be, lossFn, ds, runs, Options{Steps: 1, TestMetrics: metrics}); err == nil || !strings.Contains(err.Error(), "TestMetrics needs Options.Test") {
+		t.Errorf("TestMetrics without Test: got error %v", err)
+	}
+	if _, err := Train(be, lossFn, ds, runs, Options{Steps: 1, Test: test, TestMetrics: map[string]train.MetricFn{"acc": nil}}); err == nil || !strings.Contains(err.Error(), `TestMetrics["acc"] is nil`) {
+		t.Errorf("nil metric: got error %v", err)
+	}
+}
