@@ -1,5 +1,6 @@
 // Command bench-sweep measures what batching a sweep's runs into one graph (package
-// mlx/sweep) saves: a 5-seed x 4-learning-rate sweep of Adam on the two-spirals MLP of
+// mlx/sweep) saves: a 5-seed x 4-learning-rate sweep of Adam (or -optimizer: sgd, adan,
+// adahessian, whose random probes each batched run draws from its own state) on the two-spirals MLP of
 // notebooks/optimizers.ipynb (512 points, 2-32-32-2 tanh, batch 64), trained once with
 // one train.Run per configuration (each compiling its own step) and once batched (all
 // runs, or -maxbatch at a time, in one compiled graph), in the same process, side by
@@ -9,7 +10,7 @@
 //
 // Usage:
 //
-//	go run ./cmd/bench-sweep [-steps 300] [-seeds 5] [-maxbatch 0]
+//	go run ./cmd/bench-sweep [-optimizer adam] [-steps 300] [-seeds 5] [-maxbatch 0]
 //
 // It runs on the backend mlx.Backend chooses (XLA CPU here).
 package main
@@ -32,7 +33,16 @@ var (
 	flagSteps    = flag.Int("steps", 300, "steps of each run")
 	flagSeeds    = flag.Int("seeds", 5, "seeds per learning rate")
 	flagMaxBatch = flag.Int("maxbatch", 0, "most runs per batched graph (0: all)")
+	flagOpt      = flag.String("optimizer", "adam", "optimizer of the sweep: sgd, adam, adan or adahessian")
 )
+
+// lrGrid is each optimizer's grid of learning rates (those of notebooks/optimizers.ipynb).
+var lrGrid = map[string][]float64{
+	"sgd":        {0.01, 0.03, 0.1, 0.3},
+	"adam":       {0.003, 0.01, 0.03, 0.1},
+	"adan":       {0.03, 0.1, 0.3, 1},
+	"adahessian": {0.03, 0.1, 0.3, 1},
+}
 
 func main() {
 	flag.Parse()
@@ -56,9 +66,13 @@ func run() error {
 	for s := range *flagSeeds {
 		seeds = append(seeds, int64(s+1))
 	}
-	runs := sweep.Grid("adam", map[string][]float64{"lr": {0.003, 0.01, 0.03, 0.1}}, seeds...)
-	fmt.Printf("sweep: adam, %d learning rates x %d seeds = %d runs of %d steps (batch 64, two spirals, 2-32-32-2 tanh MLP)\n",
-		4, len(seeds), len(runs), *flagSteps)
+	grid, ok := lrGrid[*flagOpt]
+	if !ok {
+		return fmt.Errorf("-optimizer %q: want sgd, adam, adan or adahessian", *flagOpt)
+	}
+	runs := sweep.Grid(*flagOpt, map[string][]float64{"lr": grid}, seeds...)
+	fmt.Printf("sweep: %s, %d learning rates x %d seeds = %d runs of %d steps (batch 64, two spirals, 2-32-32-2 tanh MLP)\n",
+		*flagOpt, len(grid), len(seeds), len(runs), *flagSteps)
 
 	measure := func(sequential bool) ([]*history.History, time.Duration, error) {
 		start := time.Now()

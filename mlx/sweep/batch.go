@@ -29,7 +29,8 @@ func nan() float64 { return math.NaN() }
 // runScope is the scope under which run i of a batch keeps its copy of the model.
 func runScope(i int) string { return fmt.Sprintf("run_%d", i) }
 
-// errDrawsRandom says that a step draws random numbers: Train then trains the runs one by one.
+// errDrawsRandom says that a step draws random numbers: Train then builds the batch again
+// with a random state per run (batch.ownRNG).
 var errDrawsRandom = errors.New("the step draws random numbers (dropout in the loss function, or an optimizer " +
 	"such as AdaHessian): batched runs would share one random state, unlike runs alone")
 
@@ -46,12 +47,19 @@ type batch struct {
 	numLab  int
 	exec    *model.Exec
 	history []*history.History
+	// ownRNG gives each run its own random state (variable /sweep/rng_<i>), which the step
+	// swaps into the Store's random state while it builds the run's part: needed when the
+	// step draws random numbers (dropout, AdaHessian's probes), so that each run draws what
+	// it would draw alone.
+	ownRNG bool
 }
 
 // trainBatch trains runs together in one graph (see [Train]); done and total count the
 // runs of the sweep for Progress.
-func trainBatch(backend compute.Backend, lossFn train.LossFn, ds *data.Dataset, runs []Run, o Options, done, total int) ([]*history.History, error) {
-	b := &batch{runs: runs, lossFn: lossFn, store: model.NewStore(), numIn: len(ds.Inputs()), numLab: len(ds.Labels())}
+// With ownRNG, each run draws from its own random state (see batch.ownRNG); without it,
+// a step that draws random numbers fails with errDrawsRandom.
+func trainBatch(backend compute.Backend, lossFn train.LossFn, ds *data.Dataset, runs []Run, o Options, done, total int, ownRNG bool) ([]*history.History, error) {
+	b := &batch{runs: runs, lossFn: lossFn, store: model.NewStore(), numIn: len(ds.Inputs()), numLab: len(ds.Labels()), ownRNG: ownRNG}
 	for i, r := range runs {
 		h := history.New(r.Label(), r.Optimizer, r.Seed)
 		h.Params = maps.Clone(r.Params)
@@ -154,6 +162,32 @@ func (b *batch) seedMarker(i int, state *tensors.Tensor) {
 		}).SetTrainable(false)
 }
 
+// swapInRunRNG prepares run i's part of the step for its own random state. It first
+// creates the run's model variables with a call of the loss function whose results are not
+// used, then the variable /sweep/rng_<i>: variables are initialised in the order they were
+// created, so this one starts from the random state left by the initialisation of the
+// run's model. It makes that variable the Store's random state for the rest of run i's
+// part, advanced on the first step by the draws of one more call of the loss function: the
+// draws of the call with which train.Run creates the variables before its first step. It
+// returns the scope for the real call of the loss function, the run's random-state
+// variable and the shared random state to restore afterwards.
+func (b *batch) swapInRunRNG(g *graph.Graph, i int, sub *model.Scope, in, lab []*graph.Node, globalStep *graph.Node) (*model.Scope, *model.Variable, *graph.Node) {
+	rng := b.store.GetVariable(rngStatePath)
+	shared := rng.NodeValue(g)
+	_ = b.lossFn(sub, in, lab)
+	runRNG := b.store.VariableWithShape(fmt.Sprintf("/sweep/rng_%d", i), shared.Shape(),
+		func(g *graph.Graph, _ shapes.Shape) *graph.Node {
+			return b.store.GetVariable(rngStatePath).NodeValue(g)
+		})
+	runRNG.SetTrainable(false)
+	start := runRNG.NodeValue(g)
+	rng.SetNodeValue(start)
+	_ = b.lossFn(sub.ResetVisited(), in, lab)
+	first := graph.Equal(globalStep, graph.ZerosLike(globalStep))
+	rng.SetNodeValue(graph.Where(first, rng.NodeValue(g), start))
+	return sub.ResetVisited(), runRNG, shared
+}
+
 // build creates and compiles the batched step: its arguments are the inputs and labels of
 // run 0, then of run 1, ...; its output the vector of the runs' losses.
 func (b *batch) build(backend compute.Backend, ds *data.Dataset, batchSize int) error {
@@ -178,9 +212,14 @@ func (b *batch) build(backend compute.Backend, ds *data.Dataset, batchSize int) 
 			for i := range b.runs {
 				in := args[i*perRun : i*perRun+b.numIn]
 				lab := args[i*perRun+b.numIn : (i+1)*perRun]
-				sub := scope.In("run_%d", i)
+				sub := scope.In("%s", runScope(i))
 				b.seedMarker(i, states[i])
 				stepVar.SetNodeValue(globalStep)
+				var runRNG *model.Variable
+				var sharedRNG *graph.Node
+				if b.ownRNG {
+					sub, runRNG, sharedRNG = b.swapInRunRNG(g, i, sub, in, lab, globalStep)
+				}
 				loss := b.lossFn(sub, in, lab)
 				if loss == nil || !loss.Shape().IsScalar() || !loss.DType().IsFloat() {
 					panic(fmt.Errorf("the loss function must return a float scalar, got %v", loss))
@@ -189,13 +228,18 @@ func (b *batch) build(backend compute.Backend, ds *data.Dataset, batchSize int) 
 					loss = graph.ConvertDType(loss, losses[0].DType())
 				}
 				b.opts[i].UpdateGraph(sub, g, loss)
+				if runRNG != nil {
+					rng := b.store.GetVariable(rngStatePath)
+					runRNG.SetNodeValue(rng.NodeValue(g))
+					rng.SetNodeValue(sharedRNG)
+				}
 				losses[i] = loss
 				if i == 0 {
 					stepAfter = stepVar.NodeValue(g)
 				}
 			}
 			stepVar.SetNodeValue(stepAfter)
-			if v := b.store.GetVariable(rngStatePath); v != nil && v.InUseByGraph(g) {
+			if v := b.store.GetVariable(rngStatePath); !b.ownRNG && v != nil && v.InUseByGraph(g) {
 				panic(errDrawsRandom)
 			}
 			return graph.Stack(losses, 0)

@@ -16,9 +16,10 @@
 // batched run are those of train.Run with the same configuration, bit for bit on XLA CPU
 // in the tests. cmd/bench-sweep measures the speed-up.
 //
-// Runs are batched per optimizer. Batched runs would share the Store's random-number
-// state, so the runs of a group whose step draws random numbers (dropout, AdaHessian's
-// probes) are trained one by one with train.Run, as with Options.Sequential.
+// Runs are batched per optimizer. Where a step draws random numbers (dropout,
+// AdaHessian's probes), each run of a batch keeps a random state of its own, swapped into
+// the Store's while the graph of its part of the step is built, so that it draws what it
+// would draw alone; Options.Sequential trains the runs one by one with train.Run instead.
 //
 // Measured with cmd/bench-sweep (XLA CPU, 2 shared cores, Adam on the two-spirals MLP of
 // notebooks/optimizers.ipynb, 5 seeds x 4 learning rates, 300 steps): 107 s with one

@@ -154,10 +154,10 @@ const DivergedMetric = "diverged"
 // batches (the batch order of its seed), its own hyperparameters and optimizer state, and
 // each step executes one step of every run. Each run's losses are those of train.Run with
 // the same configuration (the tests check it). Time in the histories is the wall time of
-// the batched steps, shared by the runs of a batch. Batched runs would share the Store's
-// random-number state, so where a step draws random numbers (dropout in the loss
-// function, AdaHessian's probes) Train trains that group's runs one by one with train.Run
-// instead.
+// the batched steps, shared by the runs of a batch. Where a step draws random numbers
+// (dropout in the loss function, AdaHessian's probes), each run of the batch draws from a
+// random state of its own, which starts where a run alone would start its first step, so
+// those runs too draw what they would draw alone.
 //
 // A run that diverges stops (see [DivergedMetric]); the others go on. Train returns the
 // histories so far with an error if a run cannot be built or trained for another reason,
@@ -222,11 +222,13 @@ func Train(backend compute.Backend, lossFn train.LossFn, ds *data.Dataset, runs 
 		}
 		var hs []*history.History
 		var err error
-		if !opts.Sequential {
-			hs, err = trainBatch(backend, lossFn, ds, part, opts, done, len(runs))
-		}
-		if opts.Sequential || errors.Is(err, errDrawsRandom) {
+		if opts.Sequential {
 			hs, err = trainSequential(backend, lossFn, ds, part, opts, done, len(runs))
+		} else {
+			hs, err = trainBatch(backend, lossFn, ds, part, opts, done, len(runs), false)
+			if errors.Is(err, errDrawsRandom) {
+				hs, err = trainBatch(backend, lossFn, ds, part, opts, done, len(runs), true)
+			}
 		}
 		for j, h := range hs {
 			out[group[j]] = h

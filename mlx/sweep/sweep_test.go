@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/gomlx/compute"
+	"github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/ml/model"
 
 	"github.com/goptlab/goptlab/mlx"
 	"github.com/goptlab/goptlab/mlx/data"
@@ -147,24 +149,56 @@ func TestHistoriesOfASweepWriteAsCSV(t *testing.T) {
 	}
 }
 
-// AdaHessian draws random probes: its runs are trained one by one, the others batched.
-func TestRunsThatDrawRandomNumbersAreTrainedAlone(t *testing.T) {
+// Steps that draw random numbers (AdaHessian's probes, dropout in the loss function) are
+// batched too, each run drawing from its own random state: the losses equal those of the
+// runs alone.
+func TestRunsThatDrawRandomNumbersAreBatched(t *testing.T) {
 	be := backend(t)
 	ds, lossFn := spirals(t)
-	runs := []Run{{Optimizer: "adahessian", Params: Params{"lr": 0.1}, Seed: 1}, {Optimizer: "adam", Seed: 1},
-		{Optimizer: "adahessian", Params: Params{"lr": 0.1}, Seed: 2}}
-	hs, err := Train(be, lossFn, ds, runs, Options{Steps: 3, BatchSize: 32})
-	if err != nil {
-		t.Fatal(err)
+	mlp := models.MLPConfig{Hidden: []int{16, 16}, Outputs: 2, Activation: "tanh"}
+	classify := models.Classifier(mlp.Fn())
+	// dropout drops each input coordinate with probability 0.2 (inverted dropout).
+	dropout := func(scope *model.Scope, inputs, labels []*graph.Node) *graph.Node {
+		x := inputs[0]
+		keep := graph.ConvertDType(graph.LessThan(scope.RandomUniform(x.Graph(), x.Shape()), graph.Scalar(x.Graph(), x.DType(), 0.8)), x.DType())
+		return classify(scope, []*graph.Node{graph.DivScalar(graph.Mul(x, keep), 0.8)}, labels)
 	}
-	for i, h := range hs {
-		if h.Optimizer != runs[i].Optimizer || h.Seed != runs[i].Seed || h.Len() != 3 {
-			t.Fatalf("history %d: %s seed %d with %d records, want %s seed %d with 3", i, h.Optimizer, h.Seed, h.Len(),
-				runs[i].Optimizer, runs[i].Seed)
-		}
+	cases := []struct {
+		name   string
+		lossFn train.LossFn
+		runs   []Run
+	}{
+		{"adahessian", lossFn, []Run{{Optimizer: "adahessian", Params: Params{"lr": 0.1}, Seed: 1},
+			{Optimizer: "adahessian", Params: Params{"lr": 0.3}, Seed: 2}, {Optimizer: "adahessian", Params: Params{"lr": 0.1}, Seed: 2}}},
+		{"dropout", dropout, []Run{{Optimizer: "adam", Params: Params{"lr": 0.01}, Seed: 1}, {Optimizer: "adam", Params: Params{"lr": 0.01}, Seed: 2}}},
 	}
-	if _, err := trainBatch(be, lossFn, ds, runs[:1], Options{Steps: 1, BatchSize: 32, LogEvery: 1}, 0, 1); !errors.Is(err, errDrawsRandom) {
-		t.Fatalf("batching AdaHessian: error %v, want errDrawsRandom", err)
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			opts := Options{Steps: 8, BatchSize: 32, LogEvery: 1}
+			if _, err := trainBatch(be, c.lossFn, ds, c.runs, opts, 0, len(c.runs), false); !errors.Is(err, errDrawsRandom) {
+				t.Fatalf("batching with a shared random state: error %v, want errDrawsRandom", err)
+			}
+			batched, err := Train(be, c.lossFn, ds, c.runs, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			opts.Sequential = true
+			alone, err := Train(be, c.lossFn, ds, c.runs, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range c.runs {
+				if batched[i].Len() != opts.Steps || alone[i].Len() != opts.Steps {
+					t.Fatalf("run %d: %d batched and %d sequential records, want %d", i, batched[i].Len(), alone[i].Len(), opts.Steps)
+				}
+				for j := range batched[i].Records {
+					lb, la := batched[i].Records[j].Loss, alone[i].Records[j].Loss
+					if d := math.Abs(lb-la) / max(math.Abs(la), 1e-30); d > 1e-5 {
+						t.Errorf("run %d (%s seed %d) step %d: batched loss %.9g, alone %.9g", i, c.runs[i].Label(), c.runs[i].Seed, j+1, lb, la)
+					}
+				}
+			}
+		})
 	}
 }
 

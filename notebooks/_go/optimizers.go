@@ -84,7 +84,8 @@ mlx.MustBackend()
 //
 // `sweep.Train` trains the runs of each optimizer together, in one compiled graph (each run
 // with its own copy of the model, batches, learning rate and optimizer state, and the same
-// losses as the run alone); AdaHessian, which draws random probes, is trained run by run.
+// losses as the run alone); AdaHessian's runs, which draw random probes, each draw them from a
+// random state of their own, as they would alone.
 
 // %%
 //gonb:%%
