@@ -91,7 +91,7 @@
 //	Lion       NewChain("lion", cfg.Common, ScaleByLion(b1, b2), AddDecayedWeights(wd), ScaleByLR())
 //	Adan       NewChain("adan", cfg.Common, ClipByGlobalNormEps(cfg.MaxGradNorm, eps) (with MaxGradNorm > 0),
 //	               ScaleByAdan(b1, b2, b3, eps), ProximalDecay(wd), ScaleByLR())
-//	           NoProx: AddDecayedWeights(wd) instead of ProximalDecay(wd); Adan.Restart zeroes the same state
+//	           NoProx: AddDecayedWeights(wd) instead of ProximalDecay(wd)
 //	AdaHessian NewChain("adahessian", cfg.Common, ScaleByAdaHessian(b1, b2, eps, cfg.HessianPower,
 //	               HessianEstimate{cfg.Probes, cfg.Gaussian, cfg.UpdateEvery, cfg.KernelSpatialAxes}),
 //	               AddL2(wd), ScaleByLR())
