@@ -11,7 +11,8 @@
 //
 // An entry is keyed by its name, the key (any value encoding/json can encode: a
 // configuration struct, say), the result's Go type, and the code's version: a hash of
-// this module's Go sources (see [CodeVersion]). Change the configuration or edit the
+// this module's Go sources (see [CodeVersion]; the notebooks' Jupytext pairs in
+// notebooks/_go do not count). Change the configuration or edit the
 // library, and the next call computes afresh. A failed computation stores nothing, so a
 // cell that crashed leaves the next one computing instead of failing on a missing file.
 //
@@ -156,10 +157,11 @@ var version struct {
 }
 
 // CodeVersion identifies the code that computes cached values: a SHA-256 over the path
-// and content of every non-test .go file of this module (the repository, found from this
-// file's compile-time path), computed once per program. When the sources are not on disk
-// (a binary built with -trimpath, or moved to another machine), it falls back to the
-// program's build information (module versions and VCS revision).
+// and content of every non-test .go file of this module that the go tool would build (not
+// those in hidden, "_" or testdata folders), found from this file's compile-time path and
+// computed once per program. When the sources are not on disk (a binary built with
+// -trimpath, or moved to another machine), it falls back to the program's build
+// information (module versions and VCS revision).
 func CodeVersion() (string, error) {
 	version.once.Do(func() {
 		root, err := moduleRoot()
@@ -191,8 +193,9 @@ func moduleRoot() (string, error) {
 	return root, nil
 }
 
-// hashSources hashes the non-test Go files below root, skipping hidden folders
-// (.cache, .venv, ...) and testdata.
+// hashSources hashes the non-test Go files below root, skipping the folders the go tool
+// ignores: hidden ones (.cache, .venv, ...), those starting with "_" (notebooks/_go, the
+// notebooks' Jupytext pairs, which JupyterLab rewrites at every save) and testdata.
 func hashSources(root string) (string, error) {
 	var files []string
 	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
@@ -200,7 +203,7 @@ func hashSources(root string) (string, error) {
 			return err
 		}
 		if d.IsDir() {
-			if path != root && (strings.HasPrefix(d.Name(), ".") || d.Name() == "testdata") {
+			if path != root && (strings.HasPrefix(d.Name(), ".") || strings.HasPrefix(d.Name(), "_") || d.Name() == "testdata") {
 				return filepath.SkipDir
 			}
 			return nil
