@@ -68,8 +68,10 @@ func Grid(optimizer string, params map[string][]float64, seeds ...int64) []Run {
 type Options struct {
 	// Steps, BatchSize and LogEvery are those of train.Config, shared by every run.
 	Steps, BatchSize, LogEvery int
-	// Sequential trains each run alone with train.Run (one compiled step per run) instead
-	// of batching runs into one graph.
+	// Sequential trains the runs one after the other, each as train.Run would alone, in one
+	// train.Session (which compiles once for runs whose graphs are the same: other seeds,
+	// other learning rates of an optimizer of mlx/optim), instead of batching runs into one
+	// graph.
 	Sequential bool
 	// MaxBatch is the largest number of runs trained in one graph; 0 means all the runs of
 	// an optimizer.
@@ -274,9 +276,15 @@ func groups(runs []Run, opts Options) [][]int {
 	return out
 }
 
-// trainSequential trains the runs one after the other with train.Run.
+// trainSequential trains the runs one after the other in a train.Session, which gives
+// each the history train.Run gives and compiles once for runs with the same graphs.
 func trainSequential(backend compute.Backend, lossFn train.LossFn, ds *data.Dataset, runs []Run, opts Options, done, total int) ([]*history.History, error) {
 	var out []*history.History
+	sess, err := train.NewSession(backend, lossFn, ds)
+	if err != nil {
+		return nil, err
+	}
+	defer sess.Close()
 	for i, r := range runs {
 		stepper, err := Stepper(r.Optimizer, r.Params)
 		if err != nil {
@@ -290,8 +298,7 @@ func trainSequential(backend compute.Backend, lossFn train.LossFn, ds *data.Data
 				return opts.Progress(Progress{Runs: total, Done: done + i, Step: last.Step, Steps: opts.Steps, Current: []*history.History{h}})
 			}
 		}
-		store := newStore()
-		h, err := train.Run(backend, store, lossFn, ds, stepper, cfg)
+		h, err := sess.Run(stepper, cfg)
 		if h != nil {
 			h.Params = maps.Clone(r.Params)
 		}
@@ -302,7 +309,7 @@ func trainSequential(backend compute.Backend, lossFn train.LossFn, ds *data.Data
 			err = nil
 		}
 		if err == nil {
-			err = addTestMetrics(backend, store, "", lossFn, h, opts)
+			err = addTestMetrics(backend, sess.Store(), "", lossFn, h, opts)
 		}
 		if h != nil {
 			out = append(out, h)

@@ -185,21 +185,9 @@ func Run(backend compute.Backend, store *model.Store, lossFn LossFn, ds *data.Da
 	if err != nil {
 		return nil, fmt.Errorf("train.Run: %w", err)
 	}
-	if cfg.Context == nil {
-		// Stop cleanly on SIGINT/SIGTERM for the duration of the run. After the first signal the
-		// previous handling is restored at once, so a second one acts as it would without Run.
-		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-		defer stop()
-		go func() {
-			<-ctx.Done()
-			stop()
-		}()
-		cfg.Context = ctx
-	}
-	name := cfg.Name
-	if name == "" {
-		name = stepper.Name()
-	}
+	cfg, stop := withInterrupts(cfg)
+	defer stop()
+	name := runName(cfg, stepper)
 	hist := history.New(name, stepper.Name(), cfg.Seed)
 	r := &runner{backend: backend, store: store, lossFn: lossFn, ds: ds, stepper: stepper, cfg: cfg, hist: hist}
 	if cfg.CheckpointDir != "" {
@@ -209,6 +197,30 @@ func Run(backend compute.Backend, store *model.Store, lossFn LossFn, ds *data.Da
 		return hist, fmt.Errorf("train.Run(%q): %w", name, err)
 	}
 	return hist, nil
+}
+
+// withInterrupts gives cfg a Context if it has none: one cancelled on SIGINT or SIGTERM
+// until stop is called. After the first signal the previous handling is restored at once,
+// so a second one acts as it would without the run.
+func withInterrupts(cfg Config) (_ Config, stop func()) {
+	if cfg.Context != nil {
+		return cfg, func() {}
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-ctx.Done()
+		stop()
+	}()
+	cfg.Context = ctx
+	return cfg, stop
+}
+
+// runName is the run's label: Config.Name, or the stepper's name.
+func runName(cfg Config, stepper Stepper) string {
+	if cfg.Name != "" {
+		return cfg.Name
+	}
+	return stepper.Name()
 }
 
 type runner struct {
@@ -227,6 +239,9 @@ type runner struct {
 	// fingerprint describes the stepper's configuration (see stepperFingerprint), taken
 	// before the run builds anything.
 	fingerprint []string
+	// forwardPrint and stepPrint describe the graphs createVariables and buildStep built
+	// (see graphPrint): a Session compares them to reuse the compiled graphs.
+	forwardPrint, stepPrint string
 }
 
 func (r *runner) run() error {
@@ -271,9 +286,11 @@ func (r *runner) run() error {
 	// has them: creating them again would also run the loss once more, which must not
 	// change the trajectory (e.g. through the random state).
 	if !resumed {
-		if err := r.createVariables(startStep); err != nil {
+		fwd, err := r.createVariables(startStep)
+		if err != nil {
 			return err
 		}
+		fwd.finalize()
 	}
 	err := r.buildStep()
 	if err != nil {
@@ -285,6 +302,14 @@ func (r *runner) run() error {
 	if err := r.compileStep(startStep); err != nil {
 		return err
 	}
+	return r.train(startStep, lastSaved)
+}
+
+// train runs the steps after startStep with the compiled step r.exec; lastSaved is the
+// step of the newest checkpoint of the run on disk (-1: none).
+func (r *runner) train(startStep, lastSaved int) error {
+	cfg := r.cfg
+	var err error
 	if cfg.Eval != nil {
 		if r.eval, err = NewEvaluator(r.backend, r.store, r.lossFn, cfg.EvalMetrics, 0); err != nil {
 			return err
@@ -405,31 +430,58 @@ func (e *keptCheckpointError) Unwrap() error { return e.err }
 // the model's variables exist and are initialised before the step graph is built: steppers
 // such as ZO need to know the trainable variables before their first loss evaluation.
 // A stepper that implements [VariableCreator] evaluates the loss itself.
-func (r *runner) createVariables(startStep int) error {
+func (r *runner) createVariables(startStep int) (*guardedExec, error) {
 	inputs, labels, err := r.ds.Batch(r.cfg.Seed, r.cfg.BatchSize, startStep)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return catch("creating the model's variables", func() error {
+	defer finalizeTensors(inputs, labels)
+	var ge *guardedExec
+	err = catch("creating the model's variables", func() error {
 		exec, err := model.NewExec(r.backend, r.store, func(scope *model.Scope, inputsAndLabels []*graph.Node) *graph.Node {
-			in, lb := inputsAndLabels[:len(inputs)], inputsAndLabels[len(inputs):]
-			if vc, ok := r.stepper.(VariableCreator); ok {
-				loss := vc.CreateVariables(scope, r.lossFn, in, lb)
-				checkScalarLoss(fmt.Sprintf("stepper %q: CreateVariables", r.stepper.Name()), inputsAndLabels[0].Graph(), loss)
-				return loss
-			}
-			loss := r.lossFn(scope, in, lb)
-			checkScalarLoss("the loss function", inputsAndLabels[0].Graph(), loss)
+			loss := r.forwardGraph(scope, inputsAndLabels)
+			r.forwardPrint = graphPrint(r.store, loss.Graph(), loss)
 			return loss
 		})
 		if err != nil {
 			return err
 		}
-		ge := &guardedExec{exec: exec}
-		defer ge.finalize()
-		_, err = ge.call(batchArgs(inputs, labels)...)
+		ge = &guardedExec{exec: exec}
+		outs, err := ge.call(batchArgs(inputs, labels)...)
+		finalizeTensors(outs)
+		if err != nil {
+			ge.finalize()
+			ge = nil
+		}
 		return err
 	})
+	return ge, err
+}
+
+// forwardGraph builds the graph of createVariables: the loss (or the stepper's
+// CreateVariables) on the first batch, forward only.
+func (r *runner) forwardGraph(scope *model.Scope, inputsAndLabels []*graph.Node) *graph.Node {
+	n := len(r.ds.Inputs())
+	in, lb := inputsAndLabels[:n], inputsAndLabels[n:]
+	if vc, ok := r.stepper.(VariableCreator); ok {
+		loss := vc.CreateVariables(scope, r.lossFn, in, lb)
+		checkScalarLoss(fmt.Sprintf("stepper %q: CreateVariables", r.stepper.Name()), inputsAndLabels[0].Graph(), loss)
+		return loss
+	}
+	loss := r.lossFn(scope, in, lb)
+	checkScalarLoss("the loss function", inputsAndLabels[0].Graph(), loss)
+	return loss
+}
+
+// finalizeTensors frees the tensors of each list now rather than at garbage collection.
+func finalizeTensors(lists ...[]*tensors.Tensor) {
+	for _, l := range lists {
+		for _, t := range l {
+			if t != nil {
+				_ = t.FinalizeAll()
+			}
+		}
+	}
 }
 
 func batchArgs(inputs, labels []*tensors.Tensor) []any {
@@ -445,18 +497,12 @@ func batchArgs(inputs, labels []*tensors.Tensor) []any {
 
 // buildStep creates the step executable (compiled at its first call).
 func (r *runner) buildStep() error {
-	numInputs := len(r.ds.Inputs())
-	skip := r.cfg.SkipNonFinite
 	return catch("building the training step", func() error {
 		exec, err := model.NewExec(r.backend, r.store, func(scope *model.Scope, inputsAndLabels []*graph.Node) []*graph.Node {
-			g := inputsAndLabels[0].Graph()
-			r.store.SetTraining(g, true)
-			inputs, labels := inputsAndLabels[:numInputs], inputsAndLabels[numInputs:]
-			loss := r.stepper.BuildStep(scope, r.lossFn, inputs, labels)
-			checkScalarLoss(fmt.Sprintf("stepper %q: BuildStep", r.stepper.Name()), g, loss)
-			finite, names := finiteChecks(r.store, g, loss, skip)
-			r.checked = names
-			return []*graph.Node{loss, finite}
+			outs, checked := r.stepGraph(scope, inputsAndLabels)
+			r.checked = checked
+			r.stepPrint = graphPrint(scope.Store(), outs[0].Graph(), outs...)
+			return outs
 		})
 		if err != nil {
 			return err
@@ -464,6 +510,20 @@ func (r *runner) buildStep() error {
 		r.exec = &guardedExec{exec: exec.WithName("train.Run:" + r.stepper.Name())}
 		return nil
 	})
+}
+
+// stepGraph builds the training step on the Store of scope: it returns the step's outputs
+// (the loss and the finite checks) and the names of the checks.
+func (r *runner) stepGraph(scope *model.Scope, inputsAndLabels []*graph.Node) ([]*graph.Node, []string) {
+	store := scope.Store()
+	numInputs := len(r.ds.Inputs())
+	g := inputsAndLabels[0].Graph()
+	store.SetTraining(g, true)
+	inputs, labels := inputsAndLabels[:numInputs], inputsAndLabels[numInputs:]
+	loss := r.stepper.BuildStep(scope, r.lossFn, inputs, labels)
+	checkScalarLoss(fmt.Sprintf("stepper %q: BuildStep", r.stepper.Name()), g, loss)
+	finite, names := finiteChecks(store, g, loss, r.cfg.SkipNonFinite)
+	return []*graph.Node{loss, finite}, names
 }
 
 // finiteChecks returns a boolean vector: whether the loss, then each updated float
