@@ -71,6 +71,11 @@ type probes struct {
 	fileExists func(string) bool
 	// pluginDirs are searched, in order, for pjrt_c_api_<name>_plugin.so files.
 	pluginDirs []string
+	// sitePackages are searched, after pluginDirs, for the CUDA plugin of the
+	// jax-cuda13-pjrt and jax-cuda12-pjrt pip wheels (see cudaWheelPlugins).
+	sitePackages []string
+	// pluginVersion reads a plugin's PJRT C API version (it loads the library).
+	pluginVersion func(path string) (PJRTVersion, error)
 }
 
 func machineProbes() probes {
@@ -81,8 +86,11 @@ func machineProbes() probes {
 			info, err := os.Stat(path)
 			return err == nil && !info.IsDir()
 		},
+		pluginVersion: readPJRTVersion,
 	}
 	p.pluginDirs = pluginSearchDirs(os.Getenv(EnvPluginPath))
+	home, _ := os.UserHomeDir()
+	p.sitePackages = sitePackagesDirs(os.Getenv("VIRTUAL_ENV"), ProjectRoot(), home, systemSitePackages)
 	return p
 }
 
@@ -130,6 +138,12 @@ func nvidiaGPUPresent() bool {
 }
 
 func (p probes) findPlugin(name string) string {
+	if name == "cuda" {
+		if found := p.cudaPlugins(); len(found) > 0 {
+			return found[0]
+		}
+		return ""
+	}
 	for _, dir := range p.pluginDirs {
 		path := filepath.Join(dir, "pjrt_c_api_"+name+"_plugin.so")
 		if p.fileExists(path) {
@@ -140,7 +154,10 @@ func (p probes) findPlugin(name string) string {
 }
 
 // Choose decides which backend to use, without creating it:
-// $GOMLX_BACKEND if set; else XLA CUDA where a GPU and its PJRT plugin exist;
+// $GOMLX_BACKEND if set; else XLA CUDA where a GPU and a CUDA PJRT plugin whose PJRT C
+// API version go-xla can use exist (pjrt_c_api_cuda_plugin.so in a plugin folder, or
+// the plugin of the jax-cuda13-pjrt/jax-cuda12-pjrt wheels in a virtualenv's or the
+// system's site-packages; only then is a plugin loaded, to read its version);
 // else XLA CPU where its plugin is installed; else GoMLX's pure-Go backend.
 // It returns an error for an unknown or unusable $GOMLX_BACKEND.
 func Choose() (Choice, error) {
@@ -163,13 +180,14 @@ func (p probes) chooseAuto() (Choice, error) {
 	var passed []string
 	if !p.gpuPresent() {
 		passed = append(passed, "XLA CUDA passed over: no NVIDIA GPU found")
-	} else if path := p.findPlugin("cuda"); path == "" {
-		passed = append(passed, fmt.Sprintf(
-			"XLA CUDA passed over: a GPU is present but no pjrt_c_api_cuda_plugin.so is in %s (see README.md, 'Using a GPU')",
-			strings.Join(p.pluginDirs, ":")))
+	} else if path, version, refusals := p.chooseCUDA(); path == "" {
+		passed = append(passed, "XLA CUDA passed over: "+strings.Join(refusals, "; "))
 	} else {
-		return Choice{Kind: KindXLACUDA, Config: "xla:" + path, Plugin: path,
-			Reason: "GOMLX_BACKEND unset; NVIDIA GPU and CUDA PJRT plugin found"}, nil
+		reason := fmt.Sprintf("GOMLX_BACKEND unset; NVIDIA GPU and CUDA PJRT plugin found (PJRT C API %s)", version)
+		if len(refusals) > 0 {
+			reason += "; passed over before it: " + strings.Join(refusals, "; ")
+		}
+		return Choice{Kind: KindXLACUDA, Config: "xla:" + path, Plugin: path, Reason: reason}, nil
 	}
 	if path := p.findPlugin("cpu"); path != "" {
 		return Choice{Kind: KindXLACPU, Config: "xla:" + path, Plugin: path,
@@ -243,6 +261,9 @@ func (c Choice) New() (compute.Backend, error) {
 			return nil, fmt.Errorf("creating the pure-Go backend: %w", err)
 		}
 		return b, nil
+	}
+	if c.Kind == KindXLACUDA {
+		prepareCUDAEnv(c.Plugin)
 	}
 	b, err := newXLA(strings.TrimPrefix(c.Config, "xla:"))
 	if err != nil {

@@ -29,6 +29,9 @@ func fakeMachine(env map[string]string, gpu bool, files ...string) probes {
 		gpuPresent: func() bool { return gpu },
 		fileExists: func(p string) bool { return exists[p] },
 		pluginDirs: []string{"/opt/a", "/opt/b"},
+		pluginVersion: func(string) (PJRTVersion, error) {
+			return goXLAPJRT, nil
+		},
 	}
 }
 
