@@ -317,3 +317,27 @@ func TestPipCUDADataDir(t *testing.T) {
 		}
 	}
 }
+
+// TestInstalledCUDAPlugins reads the PJRT C API version of every CUDA plugin installed on
+// this machine where mlx looks (the CUDA image's, for one): each must be one go-xla can
+// use. Machines without one, as CI, skip it.
+func TestInstalledCUDAPlugins(t *testing.T) {
+	p := machineProbes()
+	plugins := p.cudaPlugins()
+	if len(plugins) == 0 {
+		t.Skipf("no CUDA PJRT plugin installed in %s or in the site-packages %s",
+			strings.Join(p.pluginDirs, ":"), strings.Join(p.sitePackages, ":"))
+	}
+	for _, path := range plugins {
+		v, err := readPJRTVersion(path)
+		if err != nil {
+			t.Errorf("%v", err)
+			continue
+		}
+		if !v.compatible() {
+			t.Errorf("%s", refusalMessage(path, v))
+			continue
+		}
+		t.Logf("%s: PJRT C API %s, go-xla %s can use it", path, v, goXLAVersion)
+	}
+}
