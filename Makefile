@@ -41,7 +41,7 @@ export GOMLX_NO_AUTO_INSTALL     := 1
 # Go files whose change means the build cache should be warmed again.
 GO_SOURCES := $(shell find . -name '*.go' -not -path './.*' -not -path './notebooks/*' 2>/dev/null)
 
-.PHONY: help setup lab test test-go test-kernel fuzz fuzz-ci bench-kernel bench vet uninstall prereqs reproduce html
+.PHONY: help setup lab test test-go test-kernel fuzz fuzz-ci bench-kernel bench vet uninstall prereqs reproduce html bench-peers
 
 help:
 	@echo "make lab          set up (once) and start JupyterLab on 127.0.0.1 in notebooks/"
@@ -50,6 +50,7 @@ help:
 	@echo "make html         run every notebook headless and export it to self-contained HTML (plots embedded) in out/html/"
 	@echo "make bench-kernel time kernel start to first cell output, cold and warm, over 5 fresh kernels"
 	@echo "make bench        the optimizer benchmarks (bench-optim, bench-zo, bench-localsgd) on XLA CPU"
+	@echo "make bench-peers  our training step vs bare GoMLX, JAX and PyTorch (installs .bench-venv); writes docs/BENCHMARKS.md"
 	@echo "make fuzz         run every Go fuzz target for FUZZTIME each (default 10s; e.g. FUZZTIME=5m)"
 	@echo "make fuzz-ci      run every Go fuzz target for FUZZ_EXECS executions each (default 20000; what make test runs)"
 	@echo "make setup        only install: .venv (Jupyter, XLA CPU plugin), .tools (GoNB, goimports, gopls), kernelspec"
@@ -185,6 +186,21 @@ bench: setup
 
 bench-kernel: setup
 	@$(VPY) kernel/bench_kernel.py --kernels 5
+
+# The peer benchmark (issue 11): JAX, PyTorch and ipykernel in their own venv, pinned by
+# bench/requirements.txt (about 6 GB: PyPI's PyTorch is the CUDA build, see docs/BENCHMARKS.md).
+# BENCH_LABEL names the run in docs/BENCHMARKS.md; BENCH_QUICK=1 runs a few rounds only.
+BENCH_VENV  := .bench-venv
+BENCH_LABEL ?= after
+$(STAMPS)/bench-venv: bench/requirements.txt
+	@echo "bench-peers: installing JAX, PyTorch and ipykernel into $(BENCH_VENV)"
+	@[ -x $(BENCH_VENV)/bin/python ] || "$(PYTHON)" -m venv $(BENCH_VENV)
+	@$(BENCH_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r bench/requirements.txt
+	@mkdir -p $(STAMPS) && touch $@
+
+bench-peers: setup $(STAMPS)/bench-venv
+	@$(BENCH_VENV)/bin/python bench/check_models.py
+	@BENCH_QUICK="$(BENCH_QUICK)" go run ./cmd/bench-peers -label "$(BENCH_LABEL)"
 
 uninstall:
 	rm -rf $(VENV) .tools $(XLA_DIR) .jupyter $(STAMPS)
