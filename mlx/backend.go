@@ -317,8 +317,8 @@ var (
 
 // Backend returns the backend this process should use (see [Choose]), creating it
 // on the first call and printing one line that says which one runs and why.
-// Later calls return the same backend. If the automatic choice is XLA CPU and its
-// plugin fails to load, it falls back to the pure-Go backend and says so; a backend
+// Later calls return the same backend. If the automatic choice fails to load, it falls
+// back (XLA CUDA to XLA CPU, XLA CPU to pure Go) and says so; a backend
 // forced by $GOMLX_BACKEND that fails is an error.
 func Backend() (compute.Backend, error) {
 	cached.Lock()
@@ -332,19 +332,31 @@ func Backend() (compute.Backend, error) {
 		return nil, err
 	}
 	b, err := choice.New()
-	if err != nil {
-		forced, _ := p.lookupEnv(EnvBackend)
+	forced, _ := p.lookupEnv(EnvBackend)
+	for err != nil {
 		if strings.TrimSpace(forced) != "" || choice.Kind == KindGo {
 			return nil, err
 		}
-		choice = Choice{Kind: KindGo, Config: "go", Reason: fmt.Sprintf("%s; %v", choice.Reason, err)}
-		if b, err = choice.New(); err != nil {
-			return nil, err
-		}
+		choice = p.fallback(choice, err)
+		b, err = choice.New()
 	}
 	cached.backend, cached.choice = b, choice
 	fmt.Fprintln(Output, choice)
 	return b, nil
+}
+
+// fallback is the backend to try when the automatically chosen one failed to load with
+// err: XLA CPU after XLA CUDA (a driver too old for the plugin's CUDA, say) where its
+// plugin is installed, else the pure-Go backend. Its reason keeps the failed one's and
+// adds the error.
+func (p probes) fallback(failed Choice, err error) Choice {
+	reason := fmt.Sprintf("%s; %v", failed.Reason, err)
+	if failed.Kind == KindXLACUDA {
+		if path := p.findPlugin("cpu"); path != "" {
+			return Choice{Kind: KindXLACPU, Config: "xla:" + path, Plugin: path, Reason: reason}
+		}
+	}
+	return Choice{Kind: KindGo, Config: "go", Reason: reason}
 }
 
 // MustBackend is [Backend] for notebook cells and main functions: on error it prints

@@ -1,6 +1,7 @@
 package mlx
 
 import (
+	"errors"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -227,4 +228,33 @@ func TestXLAMatchesPureGo(t *testing.T) {
 		t.Errorf("the tiny model did not train: loss %.4g -> %.4g", onGo[0], onGo[steps-1])
 	}
 	t.Logf("loss %.6f -> %.6f on both backends; largest difference %.3g", onGo[0], onGo[steps-1], maxDiff)
+}
+
+func TestFallback(t *testing.T) {
+	const cpu, cuda = "/opt/b/pjrt_c_api_cpu_plugin.so", "/opt/a/pjrt_c_api_cuda_plugin.so"
+	failure := errors.New("loading failed: CUDA driver too old")
+	cudaChoice := Choice{Kind: KindXLACUDA, Config: "xla:" + cuda, Plugin: cuda, Reason: "GPU found"}
+	tests := []struct {
+		name     string
+		failed   Choice
+		files    []string
+		wantKind string
+	}{
+		{"cuda to cpu", cudaChoice, []string{cpu, cuda}, KindXLACPU},
+		{"cuda to go without cpu plugin", cudaChoice, []string{cuda}, KindGo},
+		{"cpu to go", Choice{Kind: KindXLACPU, Config: "xla:" + cpu, Plugin: cpu, Reason: "no GPU"}, []string{cpu}, KindGo},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := fakeMachine(nil, true, tc.files...).fallback(tc.failed, failure)
+			if got.Kind != tc.wantKind {
+				t.Fatalf("fallback after %s = %s, want %s", tc.failed.Kind, got.Kind, tc.wantKind)
+			}
+			for _, w := range []string{tc.failed.Reason, failure.Error()} {
+				if !strings.Contains(got.Reason, w) {
+					t.Errorf("reason %q does not say %q", got.Reason, w)
+				}
+			}
+		})
+	}
 }
