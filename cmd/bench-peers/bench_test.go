@@ -164,3 +164,26 @@ func TestOurSystemsBuildTheModelsTheWorkersBuild(t *testing.T) {
 		t.Errorf("models covered %v, want tiny, mlp and cnn", seen)
 	}
 }
+
+func TestMergeIntoKeepsTheSectionsNotMeasuredAgain(t *testing.T) {
+	path := t.TempDir() + "/before.json"
+	old := &Results{Label: "before", Commit: "abc", WallSeconds: 451, Models: &Section{Name: "models"}, GEMM: []GEMMRow{{N: 1}}}
+	if err := writeJSON(path, old); err != nil {
+		t.Fatal(err)
+	}
+	defer func(v string) { *flagOnly = v }(*flagOnly)
+	*flagOnly = "gemm"
+	res := &Results{Label: "before", Commit: "def", WallSeconds: 56, GEMM: []GEMMRow{{N: 2}}}
+	if err := mergeInto(path, res); err != nil {
+		t.Fatal(err)
+	}
+	if res.Models == nil || res.Models.Name != "models" {
+		t.Errorf("models section lost: %+v", res.Models)
+	}
+	if len(res.GEMM) != 1 || res.GEMM[0].N != 2 {
+		t.Errorf("GEMM = %+v, want the new measurement", res.GEMM)
+	}
+	if res.Commit != "abc" || res.WallSeconds != 451 || len(res.Notes) != 1 {
+		t.Errorf("commit %q, wall %v, notes %q: want the first run's commit and wall time, and one note", res.Commit, res.WallSeconds, res.Notes)
+	}
+}

@@ -45,8 +45,10 @@ run. Issue 11 asks for a "before" run (` + "`mlx/train`" + ` as it was when the 
   machine's load cancel. Compilation and a warm-up block are excluded.
 - **Threads.** The machine has 2 cores. PyTorch: ` + "`torch.set_num_threads(2)`" + `, ` + "`OMP_NUM_THREADS=2`" + `,
   ` + "`OMP_WAIT_POLICY=PASSIVE`" + ` (with OpenMP's default spinning, PyTorch collapses on a busy machine, which would
-  flatter the others). XLA (ours and JAX's) sizes its intra-op thread pool to the cores, i.e. 2; no
-  ` + "`XLA_FLAGS`" + ` are set (the JAX row of the versions table shows the empty value). numpy's BLAS gets
+  flatter the others). XLA (ours and JAX's) sizes its intra-op thread pool to the cores, i.e. 2. Both XLA systems
+  get the same ` + "`XLA_FLAGS`" + `: ` + "`mlx.Backend`" + ` adds ` + "`--xla_cpu_prefer_vector_width=512`" + ` to its process's
+  ` + "`XLA_FLAGS`" + ` (see ` + "`mlx/backend.go`" + `), and the JAX worker, started by the driver, inherits them (the
+  versions table shows the value JAX saw), so differences between the two come from the frameworks, not the flags. numpy's BLAS gets
   ` + "`OPENBLAS_NUM_THREADS=2`" + `.
 - **Load.** The reference machine is a 2-core VM shared with other work: every table gives the 1-minute load
   average sampled during its measurement. A load above about 1 means another process took CPU time from the
@@ -58,10 +60,10 @@ run. Issue 11 asks for a "before" run (` + "`mlx/train`" + ` as it was when the 
   output of a cell that imports mlx and runs one training step; warm = a changed such cell to its output).
   ipykernel: ` + "`bench/kernel_latency.py`" + ` does the same with a cell that imports JAX and optax and runs one
   jitted training step of the same one-layer model.
-- **PyTorch from PyPI.** PyPI serves only CUDA builds of PyTorch for Linux x86-64: the 2.15.0 wheel itself is
-  539 MB and, installed with ` + "`--no-deps`" + `, fails to import (` + "`libcudart.so.13`" + ` not found), because ` + "`libtorch`" + ` links
-  the CUDA libraries; no release of ` + "`torch`" + ` on PyPI has a CPU-only Linux x86-64 wheel, and the CPU-only builds
-  live on PyTorch's own package index, which this project's machines cannot reach. So
+- **PyTorch from PyPI.** PyPI's Linux x86-64 wheels of PyTorch are CUDA builds: the 2.15.0 wheel itself is
+  539 MB and, installed with ` + "`--no-deps`" + ` (tried first, with only its pure-Python dependencies), fails to import
+  (` + "`libcudart.so.13`" + ` not found), because ` + "`libtorch`" + ` links the CUDA libraries. PyTorch publishes its CPU-only
+  builds on its own package index, which this project's machines cannot reach. So
   ` + "`bench/requirements.txt`" + ` pins the PyPI build with its CUDA dependencies (about 6 GB in ` + "`.bench-venv`" + `, about
   90 s to install here); the benchmark runs it on the CPU only (` + "`CUDA_VISIBLE_DEVICES=`" + `; the versions
   table shows ` + "`cuda_available: false`" + `). The CUDA libraries are loaded but never used: CPU kernels are the same
@@ -82,6 +84,9 @@ func renderMarkdown(runs []*Results) (string, error) {
 			quick = " (quick mode: few rounds, noisy)"
 		}
 		fmt.Fprintf(&b, "- commit: `%s`\n- date: %s; whole run %.0f s%s\n", r.Commit, r.Date, r.WallSeconds, quick)
+		for _, n := range r.Notes {
+			fmt.Fprintf(&b, "- note: %s\n", n)
+		}
 		fmt.Fprintf(&b, "- machine: %s, %d cores, %.1f GiB, %s\n\n", r.Machine.CPU, r.Machine.Cores, r.Machine.MemoryGiB, r.Machine.OS)
 		var keys []string
 		for k := range r.Versions {

@@ -31,6 +31,8 @@ type Results struct {
 	PureGo      *Section          `json:"purego,omitempty"`
 	Kernel      []KernelRow       `json:"kernel,omitempty"`
 	WallSeconds float64           `json:"wall_seconds"`
+	// Notes say what was measured again later (-only) and when.
+	Notes []string `json:"notes,omitempty"`
 }
 
 // Machine describes the computer of a run.
