@@ -113,7 +113,7 @@ func TestMarkdownShowsEveryRunAndComparesThem(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{`## Run "before"`, `## Run "after"`, "## Runs side by side",
-		"| tiny/adam | train.Run / bare exec | 2.00x | 1.05x |", "| adam | 0.100 | 0.200 | 0.400 | 1.00 |"} {
+		"| tiny/adam | train.Run / bare exec | 2.00x | 1.05x |", "| adam | 0.100 (0.100) | 0.200 (0.200) | 0.400 (0.400) | 1.00 (1.00) |"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("markdown lacks %q:\n%s", want, md)
 		}

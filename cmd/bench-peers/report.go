@@ -106,6 +106,15 @@ func (c *CaseResult) ratio(a, b string) float64 {
 
 func (c *CaseResult) ms(s string) float64 { return median(c.Blocks[s]) }
 
+// cell is a system's median step time and, in parentheses, its minimum over rounds (the
+// least disturbed block on a busy machine).
+func (c *CaseResult) cell(s string) string {
+	if len(c.Blocks[s]) == 0 {
+		return "-"
+	}
+	return fmtMS(c.ms(s)) + " (" + fmtMS(slices.Min(c.Blocks[s])) + ")"
+}
+
 func fmtMS(x float64) string {
 	switch {
 	case math.IsNaN(x):
@@ -150,7 +159,7 @@ var ratioCols = [][2]string{
 }
 
 func printModels(w io.Writer, sec *Section) {
-	fmt.Fprintf(w, "Median ms per step (each block's mean), %d rounds; ratios are medians of the per-round ratios. Load average (1 min) during the section: %.2f-%.2f.\n",
+	fmt.Fprintf(w, "ms per step: median over %d rounds of each block's mean (in parentheses: the minimum); ratios are medians of the per-round ratios. Load average (1 min) during the section: %.2f-%.2f.\n",
 		sec.Rounds, sec.LoadMin, sec.LoadMax)
 	var model string
 	var rows [][]string
@@ -176,7 +185,7 @@ func printModels(w io.Writer, sec *Section) {
 		}
 		row := []string{opt}
 		for _, s := range sec.Systems {
-			row = append(row, fmtMS(c.ms(s)))
+			row = append(row, c.cell(s))
 		}
 		for _, rc := range ratioCols {
 			row = append(row, fmtRatio(c.ratio(rc[0], rc[1])))
@@ -187,7 +196,7 @@ func printModels(w io.Writer, sec *Section) {
 }
 
 func printBatch(w io.Writer, sec *Section) {
-	fmt.Fprintf(w, "MLP 784-1024-256-10, Adam, softmax cross-entropy: median ms per step, %d rounds. Load average (1 min): %.2f-%.2f.\n\n",
+	fmt.Fprintf(w, "MLP 784-1024-256-10, Adam, softmax cross-entropy: ms per step, median over %d rounds (minimum); ratios are medians of per-round ratios. Load average (1 min): %.2f-%.2f.\n\n",
 		sec.Rounds, sec.LoadMin, sec.LoadMax)
 	head := []string{"batch"}
 	for _, s := range sec.Systems {
@@ -198,7 +207,7 @@ func printBatch(w io.Writer, sec *Section) {
 	for _, c := range sec.Cases {
 		row := []string{strconv.Itoa(c.Spec.Batch)}
 		for _, s := range sec.Systems {
-			row = append(row, fmtMS(c.ms(s)))
+			row = append(row, c.cell(s))
 		}
 		row = append(row, fmtRatio(c.ratio(sysBare, sysJAX)), fmtRatio(c.ratio(sysTrainRun, sysJAX)), fmtRatio(c.ratio(sysTorch, sysJAX)))
 		rows = append(rows, row)
@@ -207,12 +216,12 @@ func printBatch(w io.Writer, sec *Section) {
 }
 
 func printPureGo(w io.Writer, sec *Section) {
-	fmt.Fprintf(w, "Bare exec of the Adam step, median ms per step, %d rounds. Load average (1 min): %.2f-%.2f.\n\n",
+	fmt.Fprintf(w, "Bare exec of the Adam step, ms per step, median over %d rounds (minimum). Load average (1 min): %.2f-%.2f.\n\n",
 		sec.Rounds, sec.LoadMin, sec.LoadMax)
 	var rows [][]string
 	for _, c := range sec.Cases {
 		_, m, _ := strings.Cut(c.Spec.ID, "/")
-		rows = append(rows, []string{modelTitle[m], fmtMS(c.ms(sysBare)), fmtMS(c.ms(sysPureGo)), fmtRatio(c.ratio(sysPureGo, sysBare))})
+		rows = append(rows, []string{modelTitle[m], c.cell(sysBare), c.cell(sysPureGo), fmtRatio(c.ratio(sysPureGo, sysBare))})
 	}
 	table(w, []string{"model", "XLA CPU ms", "pure Go ms", "pure Go / XLA CPU"}, rows)
 }
