@@ -161,6 +161,9 @@ func run() error {
 	p := makePlan(*flagQuick)
 	res := &Results{Label: *flagLabel, Quick: *flagQuick, Date: started.UTC().Format(time.RFC3339), Commit: commit(),
 		Machine: machine(), Versions: goVersions()}
+	if n := runtime.NumCPU(); n > 2 {
+		fmt.Printf("note: this process may use %d CPUs: XLA and Go size their thread pools from that; run under `taskset -c 0,1` for 2 threads in every system\n", n)
+	}
 	backend, err := mlx.Backend()
 	if err != nil {
 		return err

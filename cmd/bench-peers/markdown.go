@@ -49,7 +49,8 @@ run. Issue 11 asks for a "before" run (` + "`mlx/train`" + ` as it was when the 
   get the same ` + "`XLA_FLAGS`" + `: ` + "`mlx.Backend`" + ` adds ` + "`--xla_cpu_prefer_vector_width=512`" + ` to its process's
   ` + "`XLA_FLAGS`" + ` (see ` + "`mlx/backend.go`" + `), and the JAX worker, started by the driver, inherits them (the
   versions table shows the value JAX saw), so differences between the two come from the frameworks, not the flags. numpy's BLAS gets
-  ` + "`OPENBLAS_NUM_THREADS=2`" + `.
+  ` + "`OPENBLAS_NUM_THREADS=2`" + `. On a machine with more cores, run ` + "`taskset -c 0,1 make bench-peers`" + `: XLA, Go and
+  OpenBLAS size their pools from the CPUs the process may use (the driver warns when that is more than 2).
 - **Load.** The reference machine is a 2-core VM shared with other work: every table gives the 1-minute load
   average sampled during its measurement. A load above about 1 means another process took CPU time from the
   benchmark; the interleaving spreads that over all systems, but absolute times and, less so, ratios then
