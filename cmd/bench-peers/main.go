@@ -15,7 +15,7 @@
 // machine disturbs all alike; ratios are medians of the ratios within each round. Each
 // case's parameter count is checked equal across systems before anything is timed.
 //
-//	go run ./cmd/bench-peers -label after          # full run (about 10 minutes on 2 cores)
+//	go run ./cmd/bench-peers -label after          # full run (about 8 minutes on 2 cores)
 //	go run ./cmd/bench-peers -quick -label quick   # a few rounds, to check the set-up
 package main
 

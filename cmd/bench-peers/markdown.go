@@ -13,9 +13,17 @@ generator, not this file. Each run is saved in ` + "`docs/bench-peers/LABEL.json
 run. Issue 11 asks for a "before" run (` + "`mlx/train`" + ` as it was when the benchmark was written) and an
 "after" run (after the training-loop changes):
 
-    make bench-peers                      # label "after" (the default); about 10 minutes on 2 cores
+    make bench-peers                      # label "after" (the default); about 8 minutes on 2 cores
     make bench-peers BENCH_LABEL=before   # any label; a run replaces the earlier run of its label
     make bench-peers BENCH_QUICK=1        # a few rounds, to check the set-up
+
+The first ` + "`make bench-peers`" + ` also installs ` + "`.bench-venv`" + ` (about 90 s here). A full run took 451 s at load
+average 7-8. The "before" run measured ` + "`mlx/`" + ` as committed at 29f9a7f, with this benchmark copied into an
+export of that commit (run from the repository root; REPO is its absolute path):
+
+    D=$(mktemp -d) && git archive 29f9a7f | tar -x -C "$D" && cp -r cmd/bench-peers "$D/cmd/"
+    (cd "$D" && PJRT_PLUGIN_LIBRARY_PATH="$REPO/.xla" go run ./cmd/bench-peers -label before -python "$REPO/.bench-venv/bin/python" \
+        -peer "$REPO/bench/peer.py" -out "$REPO/docs" -root "$REPO" -commit "29f9a7f (export)")
 
 ## Method
 
