@@ -215,17 +215,17 @@ bench-kernel: setup
 # BENCH_LABEL names the run in docs/BENCHMARKS.md; BENCH_QUICK=1 runs a few rounds only.
 BENCH_VENV  := .bench-venv
 BENCH_LABEL ?= after
-$(STAMPS)/bench-venv: bench/requirements.txt
+$(BENCH_VENV)/.installed: bench/requirements.txt
 	@echo "bench-peers: installing JAX, PyTorch and ipykernel into $(BENCH_VENV)"
 	@[ -x $(BENCH_VENV)/bin/python ] || "$(PYTHON)" -m venv $(BENCH_VENV)
 	@$(BENCH_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r bench/requirements.txt
-	@mkdir -p $(STAMPS) && touch $@
+	@touch $@
 
-bench-peers: setup $(STAMPS)/bench-venv
+bench-peers: setup $(BENCH_VENV)/.installed
 	@$(BENCH_VENV)/bin/python bench/check_models.py
 	@BENCH_QUICK="$(BENCH_QUICK)" go run ./cmd/bench-peers -label "$(BENCH_LABEL)"
 
 uninstall:
-	rm -rf $(VENV) .tools $(XLA_DIR) .jupyter $(STAMPS)
+	rm -rf $(VENV) .tools $(XLA_DIR) .jupyter $(STAMPS) .bench-venv
 	@echo "Removed the project's installs. Go's module and build caches are shared by all Go projects:"
 	@echo "'go clean -cache -modcache' empties them."
