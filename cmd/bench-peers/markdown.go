@@ -28,9 +28,10 @@ export of that commit (run from the repository root; REPO is its absolute path):
 ## Method
 
 - **Systems.** *JAX*: ` + "`jax.jit`" + ` of the whole step (parameters and optimizer state donated), optax's Adam
-  and Adan; optax has no AdaHessian, so ` + "`bench/peer.py`" + ` writes it (Hutchinson's diagonal with one
-  Rademacher probe: the Hessian-vector product is ` + "`jax.jvp`" + ` of the gradient, spatially averaged for
-  4-D kernels, as the official code and ` + "`mlx/optim`" + ` do). *bare exec*: GoMLX's ` + "`model.NewExec`" + ` of our
+  and Adan (` + "`optax.adan`" + `, with ` + "`eps_root=0`" + ` as ours); optax has no AdaHessian (only a Hutchinson estimator
+  inside ` + "`optax.contrib`" + `'s Sophia), so ` + "`bench/peer.py`" + ` writes it: Hutchinson's diagonal with one Rademacher
+  probe, the gradient and the Hessian-vector product from one ` + "`jax.jvp`" + ` of the gradient function, spatially
+  averaged for 4-D kernels, as the official code and ` + "`mlx/optim`" + ` do. *bare exec*: GoMLX's ` + "`model.NewExec`" + ` of our
   step (` + "`mlx/models`" + ` loss, ` + "`mlx/optim`" + ` optimizer through ` + "`train.FirstOrder`" + `: the loss and the
   optimizer's ` + "`UpdateGraph`" + `, nothing else), with the batch made once. *train.Run*: ` + "`mlx/train.Run`" + ` as
   a notebook calls it, on a data set of 8 batches of random examples, with ` + "`LogEvery`" + ` equal to the block
