@@ -47,6 +47,7 @@ trap cleanup EXIT
 engine_up() { "$docker" info >/dev/null 2>&1; }
 if ! engine_up; then
 	if [ "$docker" != docker ]; then
+		command -v "$docker" >/dev/null || skip "'$docker' is not installed"
 		skip "'$docker info' fails: start its service first ($("$docker" info 2>&1 | tail -n1))"
 	fi
 	is_root || skip "no Docker daemon answers and this is not root, so none can be started here: start Docker, then make docker-test"
@@ -110,32 +111,41 @@ say "CPU image built in $((SECONDS - start)) s"
 # --- the kernel tests inside, offline --------------------------------------------------
 say "kernel tests inside $image:cpu (no network)"
 start=$SECONDS
+status=0
 "$docker" run --rm --network none --entrypoint bash "$image:cpu" -c \
-	'.venv/bin/python -m pytest -q -rs -p no:cacheprovider kernel/tests' 2>&1 | tail -n 40
-status=${PIPESTATUS[0]}
+	'.venv/bin/python -m pytest -q -rs -p no:cacheprovider kernel/tests' 2>&1 | tail -n 40 || status=$?
 say "kernel tests inside the image: exit status $status in $((SECONDS - start)) s"
-[ "$status" = 0 ] || exit "$status"
 
 # --- the entry point: JupyterLab answers with its token --------------------------------
 token="docker-test-$RANDOM$RANDOM"
 port=$((20000 + RANDOM % 20000))
 name="goptlab-docker-test-$$"
-"$docker" run -d --rm --name "$name" --network host -e JUPYTER_TOKEN="$token" \
-	-v "$PWD/notebooks:/home/lab/goptlab/notebooks:ro" "$image:cpu" --port="$port" >/dev/null
+"$docker" run -d --rm --name "$name" --network host -e JUPYTER_TOKEN="$token" -e JUPYTER_PORT="$port" \
+	-v "$PWD/notebooks:/home/lab/goptlab/notebooks:ro" "$image:cpu" >/dev/null
 trap '"$docker" rm -f "$name" >/dev/null 2>&1 || true; cleanup' EXIT
 until "$docker" exec "$name" .venv/bin/python -c "
 import json, sys, urllib.request
 r = urllib.request.urlopen('http://127.0.0.1:$port/lab/api/settings?token=$token')
 sys.exit(0 if r.status == 200 else 1)" 2>/dev/null; do
 	"$docker" inspect "$name" >/dev/null 2>&1 || {
-		say "JupyterLab's container exited"
+		say "JupyterLab's container exited (docker run it without -d to see why)"
 		exit 1
 	}
 	sleep 1
 done
+"$docker" exec "$name" .venv/bin/python -c "
+import sys, urllib.error, urllib.request
+try:
+    urllib.request.urlopen('http://127.0.0.1:$port/lab/api/settings')
+except urllib.error.HTTPError as e:
+    sys.exit(0 if e.code == 403 else 1)
+sys.exit('JupyterLab answered without the token')" || {
+	say "JupyterLab does not require its token"
+	exit 1
+}
 who="$("$docker" exec "$name" id -un)"
 kernels="$("$docker" exec "$name" .venv/bin/jupyter kernelspec list | grep -c goptlab || true)"
-say "JupyterLab answers on port $port with the token, runs as $who, goptlab kernelspecs: $kernels"
+say "JupyterLab answers on port $port with the token (403 without), runs as $who, goptlab kernelspecs: $kernels"
 "$docker" rm -f "$name" >/dev/null
 
 # --- optionally, the CUDA image --------------------------------------------------------
@@ -148,4 +158,8 @@ if [ "${DOCKER_TEST_CUDA:-}" = 1 ]; then
 	"$docker" run --rm --network none --entrypoint bash "$image:cuda" -c \
 		'GOMLX_BACKEND=xla:cuda go run ./cmd/mlx-backend 2>&1 | tail -n 3' || true
 fi
+[ "$status" = 0 ] || {
+	say "FAILED: the kernel tests inside the image (above)"
+	exit "$status"
+}
 say "OK"
