@@ -290,7 +290,9 @@ func (r *runner) run() error {
 		if err != nil {
 			return err
 		}
-		fwd.finalize()
+		if fwd != nil {
+			fwd.finalize()
+		}
 	}
 	err := r.buildStep()
 	if err != nil {
@@ -426,22 +428,40 @@ func (e *keptCheckpointError) Error() string {
 // Unwrap returns the NonFiniteError.
 func (e *keptCheckpointError) Unwrap() error { return e.err }
 
-// createVariables runs the loss once (forward only) on the first batch of the run, so that
-// the model's variables exist and are initialised before the step graph is built: steppers
-// such as ZO need to know the trainable variables before their first loss evaluation.
-// A stepper that implements [VariableCreator] evaluates the loss itself.
+// createVariables creates the model's variables and initialises them before the step
+// graph is built: steppers such as ZO need to know the trainable variables before their
+// first loss evaluation. It builds the loss (forward only) on the first batch of the run,
+// or, for a stepper that implements [VariableCreator], its CreateVariables. That graph is
+// only compiled and run when it changes a variable (e.g. a loss that draws random numbers
+// in evaluation too advances the Store's random state), which the run must then keep; it
+// returns the compiled graph in that case, nil otherwise.
 func (r *runner) createVariables(startStep int) (*guardedExec, error) {
 	inputs, labels, err := r.ds.Batch(r.cfg.Seed, r.cfg.BatchSize, startStep)
 	if err != nil {
 		return nil, err
 	}
 	defer finalizeTensors(inputs, labels)
+	changes := false
+	_, err = buildOnly(r.backend, r.store, shapesOf(inputs, labels), func(scope *model.Scope, args []*graph.Node) string {
+		loss := r.forwardGraph(scope, args)
+		for v := range r.store.IterVariables() {
+			changes = changes || v.ChangedInGraph(loss.Graph())
+		}
+		r.forwardPrint = graphPrint(r.store, loss.Graph(), loss)
+		return ""
+	})
+	if err != nil {
+		return nil, fmt.Errorf("creating the model's variables: %w", err)
+	}
+	if !changes {
+		return nil, catch("initialising the model's variables", func() error {
+			return r.store.InitializeVariables(r.backend, nil)
+		})
+	}
 	var ge *guardedExec
 	err = catch("creating the model's variables", func() error {
 		exec, err := model.NewExec(r.backend, r.store, func(scope *model.Scope, inputsAndLabels []*graph.Node) *graph.Node {
-			loss := r.forwardGraph(scope, inputsAndLabels)
-			r.forwardPrint = graphPrint(r.store, loss.Graph(), loss)
-			return loss
+			return r.forwardGraph(scope, inputsAndLabels)
 		})
 		if err != nil {
 			return err

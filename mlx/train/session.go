@@ -56,6 +56,16 @@ type compiledRun struct {
 	batchSize    int
 }
 
+// finalize releases the compiled graphs.
+func (c *compiledRun) finalize() {
+	if c.forward != nil {
+		c.forward.finalize()
+	}
+	if c.step != nil {
+		c.step.finalize()
+	}
+}
+
 // variableSignature is a variable's path and shape.
 type variableSignature struct {
 	path  string
@@ -87,8 +97,7 @@ func (s *Session) Compiles() int { return s.compiles }
 // after Close: it compiles again.
 func (s *Session) Close() {
 	if s.compiled != nil {
-		s.compiled.forward.finalize()
-		s.compiled.step.finalize()
+		s.compiled.finalize()
 		s.compiled = nil
 	}
 	if s.store != nil {
@@ -144,13 +153,12 @@ func (s *Session) prepare(r *runner) error {
 	}
 	c.created = signatures(r.store)
 	if err := r.buildStep(); err != nil {
-		c.forward.finalize()
+		c.finalize()
 		return err
 	}
 	c.step = r.exec
 	if err := r.compileStep(0); err != nil {
-		c.forward.finalize()
-		c.step.finalize()
+		c.finalize()
 		return err
 	}
 	// Initialise the stepper's variables now, as a reused run does (values are the same as
@@ -158,8 +166,7 @@ func (s *Session) prepare(r *runner) error {
 	if err := catch("initialising the stepper's variables", func() error {
 		return r.store.InitializeVariables(r.backend, nil)
 	}); err != nil {
-		c.forward.finalize()
-		c.step.finalize()
+		c.finalize()
 		return err
 	}
 	s.compiles++
@@ -226,12 +233,15 @@ func (s *Session) reuse(r *runner) (bool, error) {
 		return false, err
 	}
 	store.SetParam(model.ParamInitialSeed, r.cfg.Seed)
-	if err := catch("creating the model's variables", func() error {
-		outs, err := c.forward.call(batchArgs(inputs, labels)...)
-		finalizeTensors(outs)
-		return err
-	}); err != nil {
-		return false, err
+	if c.forward != nil {
+		// The forward pass changes variables: run it, as Run does.
+		if err := catch("creating the model's variables", func() error {
+			outs, err := c.forward.call(batchArgs(inputs, labels)...)
+			finalizeTensors(outs)
+			return err
+		}); err != nil {
+			return false, err
+		}
 	}
 	// Variables the step creates are initialised from the state the forward pass left.
 	if err := copyValues(store, scratch, c.created); err != nil {
@@ -265,9 +275,10 @@ func buildOnly(backend compute.Backend, store *model.Store, argShapes []shapes.S
 		if err != nil {
 			return err
 		}
-		defer exec.Finalize()
-		_, err = exec.Compile(argShapes...)
-		return err
+		// guardedExec: a panic that GoMLX does not catch must not leave Finalize waiting.
+		ge := &guardedExec{exec: exec}
+		defer ge.finalize()
+		return ge.compile(argShapes...)
 	})
 	if errors.Is(err, errBuilt) {
 		return out, nil
