@@ -242,6 +242,9 @@ type runner struct {
 	// forwardPrint and stepPrint describe the graphs createVariables and buildStep built
 	// (see graphPrint): a Session compares them to reuse the compiled graphs.
 	forwardPrint, stepPrint string
+	// perm is the permutation of epoch permEpoch (see batch).
+	perm      []int
+	permEpoch int
 }
 
 func (r *runner) run() error {
@@ -341,7 +344,7 @@ func (r *runner) train(startStep, lastSaved int) error {
 		if err := cfg.Context.Err(); err != nil {
 			return r.interrupted(step-1, err, save(step-1))
 		}
-		inputs, labels, err := r.ds.Batch(cfg.Seed, cfg.BatchSize, step-1)
+		inputs, labels, err := r.batch(step - 1)
 		if err != nil {
 			return fmt.Errorf("step %d: %w", step, err)
 		}
@@ -391,6 +394,20 @@ func (r *runner) train(startStep, lastSaved int) error {
 		}
 	}
 	return save(cfg.Steps)
+}
+
+// batch returns the k-th batch of the run: Dataset.Batch's, from the epoch's permutation
+// kept between steps (Dataset.Batch draws it again for every batch: O(dataset size) per step).
+func (r *runner) batch(k int) (inputs, labels []*tensors.Tensor, err error) {
+	per := r.ds.BatchesPerEpoch(r.cfg.BatchSize)
+	if per == 0 {
+		return r.ds.Batch(r.cfg.Seed, r.cfg.BatchSize, k)
+	}
+	if epoch := k / per; r.perm == nil || r.permEpoch != epoch {
+		r.perm, r.permEpoch = r.ds.Permutation(r.cfg.Seed, epoch), epoch
+	}
+	start := (k % per) * r.cfg.BatchSize
+	return r.ds.Rows(r.perm[start : start+r.cfg.BatchSize])
 }
 
 // interrupted returns the error of a run interrupted (cause: the context's error) after
