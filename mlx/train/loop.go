@@ -165,9 +165,12 @@ func catch(what string, fn func() error) error {
 // stepper on batches of ds, and returns the run's history. On error it returns the
 // history recorded so far along with the error.
 //
-// Unless it resumes from a checkpoint, Run first creates the model's variables by evaluating lossFn once on
-// the first batch, or, if stepper implements [VariableCreator], by calling its
-// CreateVariables (e.g. local SGD, whose batches carry several workers' batches).
+// Unless it resumes from a checkpoint, Run first creates the model's variables by building
+// lossFn's graph once on the first batch, or, if stepper implements [VariableCreator], its
+// CreateVariables (e.g. local SGD, whose batches carry several workers' batches); that
+// graph is only compiled and evaluated if it changes a variable (a loss that draws random
+// numbers outside training too). To train several runs of one model, [Session] reuses the
+// compiled graphs.
 func Run(backend compute.Backend, store *model.Store, lossFn LossFn, ds *data.Dataset, stepper Stepper, cfg Config) (*history.History, error) {
 	switch {
 	case backend == nil:
