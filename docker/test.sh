@@ -144,8 +144,8 @@ sys.exit('JupyterLab answered without the token')" || {
 	exit 1
 }
 who="$("$docker" exec "$name" id -un)"
-kernels="$("$docker" exec "$name" .venv/bin/jupyter kernelspec list | grep -c goptlab || true)"
-say "JupyterLab answers on port $port with the token (403 without), runs as $who, goptlab kernelspecs: $kernels"
+kernels="$("$docker" exec "$name" .venv/bin/jupyter kernelspec list | grep -cE '^ +goptlab ' || true)"
+say "JupyterLab answers on port $port with the token (403 without), runs as $who, goptlab kernelspec installed: $kernels"
 "$docker" rm -f "$name" >/dev/null
 
 # --- optionally, the CUDA image --------------------------------------------------------
