@@ -169,7 +169,15 @@ func run() error {
 		return err
 	}
 	choice, _ := mlx.Chosen()
-	res.Versions["our backend"] = choice.Kind + " (" + choice.Plugin + ")"
+	// The plugin's path relative to the repository: the file is committed, and a path of
+	// this machine means nothing on another.
+	plugin := choice.Plugin
+	if rel, err := filepath.Rel(mlx.ProjectRoot(), plugin); err == nil && !strings.HasPrefix(rel, "..") {
+		plugin = rel
+	} else if plugin != "" {
+		plugin = filepath.Base(plugin)
+	}
+	res.Versions["our backend"] = choice.Kind + " (" + plugin + ")"
 	// mlx.Backend sets XLA_FLAGS for its process; the JAX worker inherits them.
 	res.Versions["our XLA_FLAGS (JAX's too)"] = os.Getenv("XLA_FLAGS")
 
