@@ -87,6 +87,7 @@ if [ "${REBUILD_BASE:-}" = 1 ] || ! "$docker" image inspect "$base" >/dev/null 2
 	# Certificate authorities this machine adds to Debian's (a proxy's, for HTTPS through
 	# it): the image's ca-certificates package takes them in when it installs.
 	if compgen -G "/usr/local/share/ca-certificates/*.crt" >/dev/null; then
+		mkdir -p "$rootfs/usr/local/share/ca-certificates"
 		cp /usr/local/share/ca-certificates/*.crt "$rootfs/usr/local/share/ca-certificates/"
 	fi
 	rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
