@@ -13,7 +13,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/gomlx/compute"
-	"github.com/gomlx/compute/shapes"
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
@@ -600,17 +599,9 @@ func (r *runner) compileStep(startStep int) error {
 	if err != nil {
 		return err
 	}
-	defer func() {
-		for _, t := range append(inputs, labels...) {
-			_ = t.FinalizeAll()
-		}
-	}()
-	var shapesOf []shapes.Shape
-	for _, t := range append(inputs, labels...) {
-		shapesOf = append(shapesOf, t.Shape())
-	}
+	defer finalizeTensors(inputs, labels)
 	return catch("compiling the training step", func() error {
-		return r.exec.compile(shapesOf...)
+		return r.exec.compile(shapesOf(inputs, labels)...)
 	})
 }
 

@@ -2,6 +2,7 @@ package train_test
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -121,7 +122,7 @@ func checkSession(t *testing.T, backend compute.Backend, lossFn train.LossFn, ds
 		if err != nil {
 			t.Fatalf("run %d in the Session: %v", i, err)
 		}
-		what := want.Name + " seed " + string(rune('0'+r.cfg.Seed))
+		what := fmt.Sprintf("run %d (%s, seed %d)", i, want.Name, r.cfg.Seed)
 		sameHistory(t, what, want, got)
 		sameVariables(t, what, store, sess.Store())
 		store.Finalize()
