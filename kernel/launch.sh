@@ -64,9 +64,11 @@ fi
 
 # Each cell is linked into a new program: leaving out DWARF debug info (-ldflags=-w)
 # halves the link time. Stack traces keep their file:line (they use pclntab, not
-# DWARF), so GoNB still maps panics to cell lines.
-GOFLAGS="$(go env GOFLAGS) -ldflags=-w"
-export GOFLAGS
+# DWARF), so GoNB still maps panics to cell lines. kernel/shims/go adds
+# -linkmode=internal to these flags for the cells it links with Go's own linker.
+GOPTLAB_CELL_LDFLAGS=-w
+GOFLAGS="$(go env GOFLAGS) -ldflags=$GOPTLAB_CELL_LDFLAGS"
+export GOFLAGS GOPTLAB_CELL_LDFLAGS
 
 # GoNB's own log (klog, INFO and up) goes to .jupyter/log/gonb.log, shared by all
 # kernels (each line carries the kernel's id); errors also reach stderr, that is
