@@ -23,14 +23,32 @@
 // data.ShardDirichlet (pass the run's seed). Same seed, same backend: same bits, in any
 // process (tested by running the same trainings in two processes).
 //
+// # Batches
+//
+// A dataset of up to 1 GiB is copied to the device once per Run (once per [Session]); each
+// step then sends only its batch's row indices (those of data.Dataset.Batch) and gathers the
+// rows in its graph. A larger dataset's batches are gathered on the host and copied at
+// every step.
+//
 // # Non-finite values
 //
-// After every step the loop checks, inside the step graph, that the loss and every
-// updated variable are finite (one reduction per variable, returned as a small boolean
-// vector). A NaN or Inf stops the run in the step it appears with a [NonFiniteError]
-// naming the step and the variables, unless [Config.SkipNonFinite] asks to discard such
-// steps. No checkpoint is written after it: the error says which checkpoint (the last
-// good one) is kept, and a later Run resumes from it.
+// The loop checks that the loss and every updated float variable are finite at every step.
+// A NaN or Inf stops the run with a [NonFiniteError] naming the first step where one
+// appeared and the quantities that were not finite, and leaves in the Store the values
+// that step produced, unless [Config.SkipNonFinite] asks to discard such steps. No
+// checkpoint is written after it: the error says which checkpoint (the last good one) is
+// kept, and a later Run resumes from it.
+//
+// How it checks depends on how often the loop needs to read the device. With LogEvery 1,
+// SkipNonFinite or a stepper that implements [AfterStepper], each step checks its loss and
+// its updated variables in its graph (one reduction per variable). Otherwise (LogEvery > 1)
+// a step checks only its loss, in its graph, and the loop reads nothing between records:
+// at each record, checkpoint, interrupt and at the end it checks every updated variable
+// with a second small graph, and keeps a copy of them on the device. When a check fails, it
+// goes back to that copy and runs the steps since then again, one by one with the same
+// compiled step and the same batches, checking each, to find the first non-finite one; the
+// error and the Store are then the same as with LogEvery 1. The copy doubles the device
+// memory of the variables the step updates.
 //
 // # Checkpoints
 //

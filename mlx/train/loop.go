@@ -236,8 +236,23 @@ type runner struct {
 
 	exec *guardedExec
 	eval *Evaluator
-	// checked names the entries of the step's boolean "finite" output: "loss", then variable paths.
+	// checked names the quantities whose finiteness the step checks: "loss", then the
+	// paths of the float variables it updates.
 	checked []string
+	// changed lists the paths of the variables the step updates.
+	changed []string
+	// check is the graph of checkVariables (fast mode), compiled at its first use.
+	check    *guardedExec
+	ownCheck bool
+	// snap holds the values of the variables of changed after step snapStep (fast mode).
+	snap     map[string]*tensors.Tensor
+	snapStep int
+	// data holds the dataset's columns on the device (see deviceData), or nil: batches are
+	// gathered on the host. ownData: the runner releases them at the end of Run.
+	data    []*tensors.Tensor
+	ownData bool
+	// loss and state are the outputs of the latest step.
+	loss, state *tensors.Tensor
 	// fingerprint describes the stepper's configuration (see stepperFingerprint), taken
 	// before the run builds anything.
 	fingerprint []string
@@ -299,14 +314,19 @@ func (r *runner) run() error {
 			fwd.finalize()
 		}
 	}
-	err := r.buildStep()
+	data, err := r.deviceData()
 	if err != nil {
+		return err
+	}
+	r.data, r.ownData, r.ownCheck = data, true, true
+	defer finalizeTensors(r.data)
+	if err := r.buildStep(); err != nil {
 		return err
 	}
 	defer r.exec.finalize()
 	// Compile the step before the clock starts: a history's wall time is training time, so
 	// that curves against time compare optimizers, not compilers.
-	if err := r.compileStep(startStep); err != nil {
+	if err := r.compileStep(); err != nil {
 		return err
 	}
 	return r.train(startStep, lastSaved)
@@ -342,30 +362,70 @@ func (r *runner) train(startStep, lastSaved int) error {
 		}
 		return err
 	}
+	// nonFinite adds to a NonFiniteError which checkpoint the run left on disk.
+	nonFinite := func(err error) error {
+		var nf *NonFiniteError
+		if errors.As(err, &nf) && cfg.CheckpointDir != "" {
+			return &keptCheckpointError{err: err, step: lastSaved, path: filepath.Join(cfg.CheckpointDir, CheckpointFile)}
+		}
+		return err
+	}
+	r.state = newState()
+	defer func() {
+		finalizeTensors([]*tensors.Tensor{r.loss, r.state})
+		finalizeSnapshot(r.snap)
+		r.loss, r.state, r.snap = nil, nil, nil
+		if r.ownCheck && r.check != nil {
+			r.check.finalize()
+			r.check = nil
+		}
+	}()
+	fast, syncEvery := r.fastMode(), r.syncEvery()
+	if fast {
+		// The stepper's variables get their initial values now rather than at the first
+		// step (the same values: nothing runs in between), to copy them.
+		if err := catch("initialising the stepper's variables", func() error {
+			return r.store.InitializeVariables(r.backend, nil)
+		}); err != nil {
+			return err
+		}
+		if err := r.snapshot(startStep); err != nil {
+			return err
+		}
+	}
 	for step := startStep + 1; step <= cfg.Steps; step++ {
 		if err := cfg.Context.Err(); err != nil {
+			// Steps run since the state was last read may have gone non-finite.
+			if _, nfErr := r.sync(step - 1); nfErr != nil {
+				return nonFinite(nfErr)
+			}
 			return r.interrupted(step-1, err, save(step-1))
 		}
-		inputs, labels, err := r.batch(step - 1)
-		if err != nil {
-			return fmt.Errorf("step %d: %w", step, err)
-		}
+		record := step%cfg.LogEvery == 0 || step == cfg.Steps
+		saveNow := cfg.CheckpointEvery > 0 && step%cfg.CheckpointEvery == 0 && step != cfg.Steps
 		start := time.Now()
-		loss, skipped, err := r.step(step, inputs, labels)
+		err := r.runStep(step - 1)
+		var loss float64
+		var skipped bool
+		if err == nil && (record || saveNow || syncEvery) {
+			skipped, err = r.sync(step)
+			if err == nil && record {
+				loss, err = r.lastLoss()
+				if err != nil {
+					err = fmt.Errorf("step %d: %w", step, err)
+				}
+			}
+		}
 		elapsed += time.Since(start)
 		if err != nil {
-			var nf *NonFiniteError
-			if errors.As(err, &nf) && cfg.CheckpointDir != "" {
-				return &keptCheckpointError{err: err, step: lastSaved, path: filepath.Join(cfg.CheckpointDir, CheckpointFile)}
-			}
-			return err
+			return nonFinite(err)
 		}
 		if obs, ok := r.stepper.(AfterStepper); ok {
 			if err := obs.AfterStep(r.store, step, skipped); err != nil {
 				return fmt.Errorf("step %d: %s.AfterStep: %w", step, r.stepper.Name(), err)
 			}
 		}
-		if step%cfg.LogEvery == 0 || step == cfg.Steps {
+		if record {
 			rec := history.Record{Step: step, Time: elapsed.Seconds(), Evals: int64(step) * evalsPerStep, Loss: loss}
 			if skipped || cfg.Eval != nil {
 				rec.Metrics = map[string]float64{}
@@ -389,27 +449,13 @@ func (r *runner) train(startStep, lastSaved int) error {
 				}
 			}
 		}
-		if cfg.CheckpointEvery > 0 && step%cfg.CheckpointEvery == 0 && step != cfg.Steps {
+		if saveNow {
 			if err := save(step); err != nil {
 				return err
 			}
 		}
 	}
 	return save(cfg.Steps)
-}
-
-// batch returns the k-th batch of the run: Dataset.Batch's, from the epoch's permutation
-// kept between steps (Dataset.Batch draws it again for every batch: O(dataset size) per step).
-func (r *runner) batch(k int) (inputs, labels []*tensors.Tensor, err error) {
-	per := r.ds.BatchesPerEpoch(r.cfg.BatchSize)
-	if per == 0 {
-		return r.ds.Batch(r.cfg.Seed, r.cfg.BatchSize, k)
-	}
-	if epoch := k / per; r.perm == nil || r.permEpoch != epoch {
-		r.perm, r.permEpoch = r.ds.Permutation(r.cfg.Seed, epoch), epoch
-	}
-	start := (k % per) * r.cfg.BatchSize
-	return r.ds.Rows(r.perm[start : start+r.cfg.BatchSize])
 }
 
 // interrupted returns the error of a run interrupted (cause: the context's error) after
@@ -537,9 +583,9 @@ func batchArgs(inputs, labels []*tensors.Tensor) []any {
 // buildStep creates the step executable (compiled at its first call).
 func (r *runner) buildStep() error {
 	return catch("building the training step", func() error {
-		exec, err := model.NewExec(r.backend, r.store, func(scope *model.Scope, inputsAndLabels []*graph.Node) []*graph.Node {
-			outs, checked := r.stepGraph(scope, inputsAndLabels)
-			r.checked = checked
+		exec, err := model.NewExec(r.backend, r.store, func(scope *model.Scope, args []*graph.Node) []*graph.Node {
+			outs, checked, changed := r.stepGraph(scope, args)
+			r.checked, r.changed = checked, changed
 			r.stepPrint = graphPrint(scope.Store(), outs[0].Graph(), outs...)
 			return outs
 		})
@@ -551,102 +597,37 @@ func (r *runner) buildStep() error {
 	})
 }
 
-// stepGraph builds the training step on the Store of scope: it returns the step's outputs
-// (the loss and the finite checks) and the names of the checks.
-func (r *runner) stepGraph(scope *model.Scope, inputsAndLabels []*graph.Node) ([]*graph.Node, []string) {
+// stepGraph builds the training step on the Store of scope, for the arguments of
+// stepArgShapes: it returns the step's outputs (the loss and the new state), the names of
+// the quantities whose finiteness it checks, and the paths of the variables it updates.
+func (r *runner) stepGraph(scope *model.Scope, args []*graph.Node) (outs []*graph.Node, checked, changed []string) {
 	store := scope.Store()
-	numInputs := len(r.ds.Inputs())
-	g := inputsAndLabels[0].Graph()
+	numInputs, numCols := len(r.ds.Inputs()), len(r.ds.Inputs())+len(r.ds.Labels())
+	g := args[0].Graph()
 	store.SetTraining(g, true)
-	inputs, labels := inputsAndLabels[:numInputs], inputsAndLabels[numInputs:]
-	loss := r.stepper.BuildStep(scope, r.lossFn, inputs, labels)
+	batch := args[:numCols]
+	if r.data != nil {
+		// The batch's rows, gathered from the dataset on the device.
+		idx := args[numCols]
+		batch = make([]*graph.Node, numCols)
+		for i, col := range args[:numCols] {
+			batch[i] = graph.Gather(col, idx)
+		}
+	}
+	state := args[len(args)-1]
+	loss := r.stepper.BuildStep(scope, r.lossFn, batch[:numInputs], batch[numInputs:])
 	checkScalarLoss(fmt.Sprintf("stepper %q: BuildStep", r.stepper.Name()), g, loss)
-	finite, names := finiteChecks(store, g, loss, r.cfg.SkipNonFinite)
-	return []*graph.Node{loss, finite}, names
+	stateOut, checked, changed := stepChecks(store, g, loss, state, r.fastMode(), r.cfg.SkipNonFinite)
+	return []*graph.Node{loss, stateOut}, checked, changed
 }
 
-// finiteChecks returns a boolean vector: whether the loss, then each updated float
-// variable, is finite, and the names of the entries. With skip, it also makes every
-// updated float variable keep its old value when any entry is false.
-func finiteChecks(store *model.Store, g *graph.Graph, loss *graph.Node, skip bool) (*graph.Node, []string) {
-	flags := []*graph.Node{graph.LogicalAll(graph.IsFinite(loss))}
-	names := []string{"loss"}
-	var changed []*model.Variable
-	for v := range store.IterVariables() {
-		if v.ChangedInGraph(g) && v.DType().IsFloat() {
-			changed = append(changed, v)
-			names = append(names, v.Path())
-			flags = append(flags, graph.LogicalAll(graph.IsFinite(v.NodeValue(g))))
-		}
-	}
-	finite := graph.Stack(flags, 0)
-	if skip {
-		ok := graph.LogicalAll(finite)
-		for _, v := range changed {
-			old := g.GetParameterByName(v.Path())
-			if old == nil {
-				panic(fmt.Errorf("cannot find the input value of variable %q to discard a non-finite step", v.Path()))
-			}
-			v.SetNodeValue(graph.Where(ok, v.NodeValue(g), old))
-		}
-	}
-	return finite, names
-}
-
-// compileStep compiles the step executable for the shapes of the run's batches.
-func (r *runner) compileStep(startStep int) error {
-	inputs, labels, err := r.ds.Batch(r.cfg.Seed, r.cfg.BatchSize, startStep)
+// compileStep compiles the step executable for the shapes of its arguments.
+func (r *runner) compileStep() error {
+	argShapes, err := r.stepArgShapes()
 	if err != nil {
 		return err
 	}
-	defer finalizeTensors(inputs, labels)
 	return catch("compiling the training step", func() error {
-		return r.exec.compile(shapesOf(inputs, labels)...)
+		return r.exec.compile(argShapes...)
 	})
-}
-
-// step runs one step and checks its result.
-func (r *runner) step(step int, inputs, labels []*tensors.Tensor) (loss float64, skipped bool, err error) {
-	var nonFinite *NonFiniteError // Returned as is: its message already names the step.
-	err = catch(fmt.Sprintf("step %d", step), func() error {
-		outs, err := r.exec.call(batchArgs(inputs, labels)...)
-		if err != nil {
-			return err
-		}
-		defer func() {
-			for _, t := range outs {
-				_ = t.FinalizeAll()
-			}
-		}()
-		if len(outs) != 2 {
-			return fmt.Errorf("the step returned %d outputs, want 2", len(outs))
-		}
-		loss, err = gomlxerr.ScalarFloat(outs[0])
-		if err != nil {
-			return fmt.Errorf("reading the loss: %w", err)
-		}
-		flags, ok := outs[1].Value().([]bool)
-		if !ok || len(flags) != len(r.checked) {
-			return fmt.Errorf("unexpected finite-check output %s", outs[1].Shape())
-		}
-		var bad []string
-		for i, f := range flags {
-			if !f {
-				bad = append(bad, r.checked[i])
-			}
-		}
-		if len(bad) == 0 {
-			return nil
-		}
-		if r.cfg.SkipNonFinite {
-			skipped = true
-			return nil
-		}
-		nonFinite = &NonFiniteError{Step: step, Variable: bad[0], All: bad}
-		return nil
-	})
-	if err == nil && nonFinite != nil {
-		err = nonFinite
-	}
-	return
 }

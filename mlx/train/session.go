@@ -43,6 +43,10 @@ type Session struct {
 	store    *model.Store
 	compiled *compiledRun
 	compiles int
+	// data is the dataset on the device (see runner.deviceData), copied there by the
+	// first run; dataDone tells that this was done (data is nil for a large dataset).
+	data     []*tensors.Tensor
+	dataDone bool
 }
 
 // compiledRun is what a Session keeps of the run that compiled its graphs.
@@ -53,7 +57,10 @@ type compiledRun struct {
 	// created lists the variables of the Store after createVariables, then all of them.
 	created, all []variableSignature
 	checked      []string
+	changed      []string
 	batchSize    int
+	// check is the run's finite check of the variables (fast mode), once compiled.
+	check *guardedExec
 }
 
 // finalize releases the compiled graphs.
@@ -63,6 +70,9 @@ func (c *compiledRun) finalize() {
 	}
 	if c.step != nil {
 		c.step.finalize()
+	}
+	if c.check != nil {
+		c.check.finalize()
 	}
 }
 
@@ -93,9 +103,16 @@ func (s *Session) Store() *model.Store { return s.store }
 // so far reused the first run's graphs.
 func (s *Session) Compiles() int { return s.compiles }
 
-// Close releases the compiled graphs and the last run's Store. The Session can still run
-// after Close: it compiles again.
+// Close releases the compiled graphs, the last run's Store and the dataset's copy on the
+// device. The Session can still run after Close: it compiles again.
 func (s *Session) Close() {
+	s.release()
+	finalizeTensors(s.data)
+	s.data, s.dataDone = nil, false
+}
+
+// release releases the compiled graphs and the last run's Store.
+func (s *Session) release() {
 	if s.compiled != nil {
 		s.compiled.finalize()
 		s.compiled = nil
@@ -124,10 +141,22 @@ func (s *Session) Run(stepper Stepper, cfg Config) (*history.History, error) {
 	name := runName(cfg, stepper)
 	r := &runner{backend: s.backend, lossFn: s.lossFn, ds: s.ds, stepper: stepper, cfg: cfg,
 		hist: history.New(name, stepper.Name(), cfg.Seed)}
+	if !s.dataDone {
+		if s.data, err = r.deviceData(); err != nil {
+			return r.hist, fmt.Errorf("train.Session.Run(%q): %w", name, err)
+		}
+		s.dataDone = true
+	}
+	r.data = s.data
 	if err := s.prepare(r); err != nil {
 		return r.hist, fmt.Errorf("train.Session.Run(%q): %w", name, err)
 	}
-	if err := r.train(0, -1); err != nil {
+	err = r.train(0, -1)
+	if s.compiled != nil && s.compiled.check == nil {
+		// The finite check the run compiled serves the next runs of these graphs.
+		s.compiled.check = r.check
+	}
+	if err != nil {
 		return r.hist, fmt.Errorf("train.Session.Run(%q): %w", name, err)
 	}
 	return r.hist, nil
@@ -141,7 +170,7 @@ func (s *Session) prepare(r *runner) error {
 		return err
 	}
 	// Compile afresh, as Run does.
-	s.Close()
+	s.release()
 	s.store = model.NewStore()
 	r.store = s.store
 	if err := SeedStore(r.store, r.cfg.Seed); err != nil {
@@ -157,7 +186,7 @@ func (s *Session) prepare(r *runner) error {
 		return err
 	}
 	c.step = r.exec
-	if err := r.compileStep(0); err != nil {
+	if err := r.compileStep(); err != nil {
 		c.finalize()
 		return err
 	}
@@ -171,7 +200,7 @@ func (s *Session) prepare(r *runner) error {
 	}
 	s.compiles++
 	c.all = signatures(r.store)
-	c.forwardPrint, c.stepPrint, c.checked = r.forwardPrint, r.stepPrint, r.checked
+	c.forwardPrint, c.stepPrint, c.checked, c.changed = r.forwardPrint, r.stepPrint, r.checked, r.changed
 	s.compiled = c
 	return nil
 }
@@ -214,9 +243,13 @@ func (s *Session) reuse(r *runner) (bool, error) {
 		return false, err
 	}
 	// The step, built with this run's stepper on the scratch Store.
+	stepShapes, err := r.stepArgShapes()
+	if err != nil {
+		return false, err
+	}
 	var checked []string
-	print, err = buildOnly(r.backend, scratch, argShapes, func(scope *model.Scope, args []*graph.Node) string {
-		outs, names := r.stepGraph(scope, args)
+	print, err = buildOnly(r.backend, scratch, stepShapes, func(scope *model.Scope, args []*graph.Node) string {
+		outs, names, _ := r.stepGraph(scope, args)
 		checked = names
 		return graphPrint(scratch, outs[0].Graph(), outs...)
 	})
@@ -256,7 +289,7 @@ func (s *Session) reuse(r *runner) (bool, error) {
 	if err := copyValues(scratch, store, c.all); err != nil {
 		return false, err
 	}
-	r.store, r.exec, r.checked = store, c.step, c.checked
+	r.store, r.exec, r.checked, r.changed, r.check = store, c.step, c.checked, c.changed, c.check
 	return true, nil
 }
 
