@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/gomlx/compute"
@@ -17,6 +18,7 @@ import (
 	"github.com/goptlab/goptlab/mlx/models"
 	"github.com/goptlab/goptlab/mlx/optim"
 	"github.com/goptlab/goptlab/mlx/train"
+	"github.com/goptlab/goptlab/mlx/zo"
 )
 
 // infStateAt wraps a stepper: at its k-th step it sets a float state variable of its own,
@@ -151,6 +153,86 @@ func TestFastModeKeepsTheTrajectory(t *testing.T) {
 			if fmt.Sprint(gotStore) != fmt.Sprint(wantStore) {
 				t.Errorf("LogEvery %d: the Store differs from LogEvery 1's", logEvery)
 			}
+		}
+	})
+}
+
+// TestStepsPerExecution runs several steps per execution (a while loop in the graph): on
+// XLA its losses must follow the one-step-per-execution run's (the loop's body is compiled
+// on its own, so not necessarily to the bit), a run resumed from a checkpoint, its chunks cut elsewhere (by
+// checkpoints every 3 steps), must give the uninterrupted run's bits, as must a Session's runs, and a NaN must stop the run in its step, naming the variables.
+// The pure-Go backend, and an AfterStepper, must be refused with an error.
+func TestStepsPerExecution(t *testing.T) {
+	const steps = 20
+	mlxtest.ForEach(t, func(t *testing.T, backend compute.Backend) {
+		ds := spirals(t)
+		loss := models.Classifier(dropoutMLP(8, 0.3))
+		adam := func() train.Stepper { return train.FirstOrder(must(optim.NewAdam(optim.DefaultAdam())), "adam") }
+		cfg := train.Config{Steps: steps, BatchSize: 16, Seed: 6, LogEvery: 5, StepsPerExecution: 4}
+		if strings.HasSuffix(t.Name(), "/go") {
+			_, err := train.Run(backend, model.NewStore(), loss, ds, adam(), cfg)
+			if err == nil || !strings.Contains(err.Error(), "needs an XLA backend") {
+				t.Fatalf("StepsPerExecution on the pure-Go backend: got %v", err)
+			}
+			return
+		}
+		zoStepper := must(zo.New(zo.Config{LR: 0.01, Epsilon: 1e-3, Directions: 1}))
+		if _, err := train.Run(backend, model.NewStore(), loss, ds, zoStepper, cfg); err == nil || !strings.Contains(err.Error(), "AfterStep") {
+			t.Fatalf("StepsPerExecution with an AfterStepper: got %v", err)
+		}
+		run := func(cfg train.Config) ([]float64, map[string][]uint64) {
+			store := model.NewStore()
+			hist, err := train.Run(backend, store, loss, ds, adam(), cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return losses(hist), storeBits(t, store)
+		}
+		one := cfg
+		one.StepsPerExecution = 1
+		oneLosses, _ := run(one)
+		fullLosses, fullStore := run(cfg)
+		if len(fullLosses) != steps/cfg.LogEvery {
+			t.Fatalf("%d records, want %d", len(fullLosses), steps/cfg.LogEvery)
+		}
+		for i := range oneLosses {
+			if d := math.Abs(fullLosses[i] - oneLosses[i]); d > 1e-5*math.Abs(oneLosses[i]) || math.IsNaN(d) {
+				t.Errorf("record %d: loss %v with 4 steps per execution, %v with 1", i, fullLosses[i], oneLosses[i])
+			}
+		}
+		resumed := cfg
+		resumed.CheckpointDir, resumed.CheckpointEvery = t.TempDir(), 3
+		short := resumed
+		short.Steps = 10
+		run(short)
+		gotLosses, gotStore := run(resumed)
+		if !slices.Equal(gotLosses, fullLosses) || fmt.Sprint(gotStore) != fmt.Sprint(fullStore) {
+			t.Errorf("resumed at step 10: losses %v, uninterrupted %v; same Store: %v", gotLosses, fullLosses,
+				fmt.Sprint(gotStore) == fmt.Sprint(fullStore))
+		}
+
+		sess := must(train.NewSession(backend, loss, ds))
+		defer sess.Close()
+		for i := range 2 {
+			h, err := sess.Run(adam(), cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(losses(h), fullLosses) || fmt.Sprint(storeBits(t, sess.Store())) != fmt.Sprint(fullStore) {
+				t.Errorf("Session run %d: losses %v, train.Run %v", i, losses(h), fullLosses)
+			}
+		}
+		if sess.Compiles() != 1 {
+			t.Errorf("the Session compiled %d times, want 1", sess.Compiles())
+		}
+
+		hist, err := train.Run(backend, model.NewStore(), nanAtStep(8, loss), ds, adam(), cfg)
+		var nf *train.NonFiniteError
+		if !errors.As(err, &nf) || nf.Step != 8 || !slices.Contains(nf.All, "/layer_0/dense/weights") {
+			t.Fatalf("NaN at step 8: got %v", err)
+		}
+		if len(hist.Records) != 1 || hist.Records[0].Step != 5 {
+			t.Errorf("NaN at step 8: records %+v, want the one of step 5", hist.Records)
 		}
 	})
 }

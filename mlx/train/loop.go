@@ -38,6 +38,18 @@ type Config struct {
 	// UTF-8 without control characters, not only spaces, of at most 1024 bytes (as must the
 	// stepper's name).
 	Name string
+	// StepsPerExecution runs up to that many steps in one execution of the compiled step
+	// (an XLA while loop over the steps), in [0, MaxSteps]; 0 or 1: one step per execution.
+	// It cuts the fixed cost of starting an execution, which bounds small models. A chunk
+	// of steps ends at every recorded step and checkpoint, so records, checkpoints and the
+	// non-finite check (which replays single steps of the loop) stay exact to the step; an
+	// interrupt waits for the chunk in progress. The loop's body is compiled on its own, so
+	// a run's values may differ in the last bits from the same run with one step per
+	// execution (runs with the same StepsPerExecution give the same bits, resumed or not).
+	// It needs an XLA backend (GoMLX v0.28.8's pure-Go backend cannot run a gradient inside
+	// a while loop), a dataset that fits on the device (see the package documentation) and
+	// a stepper that is not an [AfterStepper] (which must see every step).
+	StepsPerExecution int
 	// OnStep, if set, is called with the history after each recorded step (live plots);
 	// an error from it stops the run and is returned.
 	OnStep func(*history.History) error
@@ -91,6 +103,16 @@ func (c Config) validate(ds *data.Dataset, stepper Stepper) (Config, error) {
 	}
 	if c.LogEvery == 0 {
 		c.LogEvery = 1
+	}
+	if c.StepsPerExecution < 0 || c.StepsPerExecution > MaxSteps {
+		return c, fmt.Errorf("Config.StepsPerExecution=%d out of range: must be >= 0 (0 means 1) and <= %d (MaxSteps)", c.StepsPerExecution, MaxSteps)
+	}
+	if c.StepsPerExecution == 0 {
+		c.StepsPerExecution = 1
+	}
+	if _, ok := stepper.(AfterStepper); ok && c.StepsPerExecution > 1 {
+		return c, fmt.Errorf("Config.StepsPerExecution=%d: stepper %q implements AfterStep, which must see every step: "+
+			"use one step per execution", c.StepsPerExecution, stepper.Name())
 	}
 	if c.CheckpointEvery < 0 || c.CheckpointEvery > MaxSteps {
 		return c, fmt.Errorf("Config.CheckpointEvery=%d out of range: must be >= 0 and <= %d (MaxSteps)", c.CheckpointEvery, MaxSteps)
@@ -320,6 +342,9 @@ func (r *runner) run() error {
 	}
 	r.data, r.ownData, r.ownCheck = data, true, true
 	defer finalizeTensors(r.data)
+	if err := r.checkLoop(); err != nil {
+		return err
+	}
 	if err := r.buildStep(); err != nil {
 		return err
 	}
@@ -401,10 +426,12 @@ func (r *runner) train(startStep, lastSaved int) error {
 			}
 			return r.interrupted(step-1, err, save(step-1))
 		}
+		first := step
+		step = r.chunkEnd(step)
 		record := step%cfg.LogEvery == 0 || step == cfg.Steps
 		saveNow := cfg.CheckpointEvery > 0 && step%cfg.CheckpointEvery == 0 && step != cfg.Steps
 		start := time.Now()
-		err := r.runStep(step - 1)
+		err := r.runSteps(first-1, step-first+1)
 		var loss float64
 		var skipped bool
 		if err == nil && (record || saveNow || syncEvery) {
@@ -456,6 +483,19 @@ func (r *runner) train(startStep, lastSaved int) error {
 		}
 	}
 	return save(cfg.Steps)
+}
+
+// chunkEnd returns the last step of the chunk of steps that starts at step (1-based): up to
+// StepsPerExecution steps, ending at the next recorded step or checkpoint.
+func (r *runner) chunkEnd(step int) int {
+	cfg := r.cfg
+	end := min(cfg.Steps, step+cfg.StepsPerExecution-1)
+	nextMultiple := func(m int) int { return (step + m - 1) / m * m }
+	end = min(end, nextMultiple(cfg.LogEvery))
+	if cfg.CheckpointEvery > 0 {
+		end = min(end, nextMultiple(cfg.CheckpointEvery))
+	}
+	return end
 }
 
 // interrupted returns the error of a run interrupted (cause: the context's error) after
@@ -582,6 +622,9 @@ func batchArgs(inputs, labels []*tensors.Tensor) []any {
 
 // buildStep creates the step executable (compiled at its first call).
 func (r *runner) buildStep() error {
+	if err := r.createStepVariables(r.store); err != nil {
+		return err
+	}
 	return catch("building the training step", func() error {
 		exec, err := model.NewExec(r.backend, r.store, func(scope *model.Scope, args []*graph.Node) []*graph.Node {
 			outs, checked, changed := r.stepGraph(scope, args)
@@ -601,6 +644,14 @@ func (r *runner) buildStep() error {
 // stepArgShapes: it returns the step's outputs (the loss and the new state), the names of
 // the quantities whose finiteness it checks, and the paths of the variables it updates.
 func (r *runner) stepGraph(scope *model.Scope, args []*graph.Node) (outs []*graph.Node, checked, changed []string) {
+	if r.loop() {
+		return r.loopGraph(scope, args)
+	}
+	return r.singleStepGraph(scope, args)
+}
+
+// singleStepGraph is stepGraph for one step per execution.
+func (r *runner) singleStepGraph(scope *model.Scope, args []*graph.Node) (outs []*graph.Node, checked, changed []string) {
 	store := scope.Store()
 	numInputs, numCols := len(r.ds.Inputs()), len(r.ds.Inputs())+len(r.ds.Labels())
 	g := args[0].Graph()
@@ -617,7 +668,7 @@ func (r *runner) stepGraph(scope *model.Scope, args []*graph.Node) (outs []*grap
 	state := args[len(args)-1]
 	loss := r.stepper.BuildStep(scope, r.lossFn, batch[:numInputs], batch[numInputs:])
 	checkScalarLoss(fmt.Sprintf("stepper %q: BuildStep", r.stepper.Name()), g, loss)
-	stateOut, checked, changed := stepChecks(store, g, loss, state, r.fastMode(), r.cfg.SkipNonFinite)
+	stateOut, checked, changed := stepChecks(g, loss, state, changedVars(store, g), r.fastMode(), r.cfg.SkipNonFinite)
 	return []*graph.Node{loss, stateOut}, checked, changed
 }
 

@@ -148,6 +148,9 @@ func (s *Session) Run(stepper Stepper, cfg Config) (*history.History, error) {
 		s.dataDone = true
 	}
 	r.data = s.data
+	if err := r.checkLoop(); err != nil {
+		return r.hist, fmt.Errorf("train.Session.Run(%q): %w", name, err)
+	}
 	if err := s.prepare(r); err != nil {
 		return r.hist, fmt.Errorf("train.Session.Run(%q): %w", name, err)
 	}
@@ -243,6 +246,9 @@ func (s *Session) reuse(r *runner) (bool, error) {
 		return false, err
 	}
 	// The step, built with this run's stepper on the scratch Store.
+	if err := r.createStepVariables(scratch); err != nil {
+		return false, err
+	}
 	stepShapes, err := r.stepArgShapes()
 	if err != nil {
 		return false, err

@@ -62,9 +62,17 @@ func (r *runner) deviceData() ([]*tensors.Tensor, error) {
 	return all, nil
 }
 
-// stepArgShapes are the shapes of the step graph's arguments: the dataset's columns and a
-// batch's row indices (device-resident data), or a batch's columns; then the state.
+// stepArgShapes are the shapes of the step graph's arguments (see stepGraph).
 func (r *runner) stepArgShapes() ([]shapes.Shape, error) {
+	if r.loop() {
+		return r.loopArgShapes(), nil
+	}
+	return r.singleArgShapes()
+}
+
+// singleArgShapes are the shapes of the arguments of one step: the dataset's columns and a
+// batch's row indices (device-resident data), or a batch's columns; then the state.
+func (r *runner) singleArgShapes() ([]shapes.Shape, error) {
 	var out []shapes.Shape
 	if r.data != nil {
 		out = append(shapesOf(r.data), shapes.Make(dtypes.Int32, r.cfg.BatchSize, 1))
@@ -96,8 +104,21 @@ func (r *runner) batch(k int) (inputs, labels []*tensors.Tensor, err error) {
 	return r.ds.Rows(r.rows(k))
 }
 
-// runStep runs the k-th step (0-based) of the run: it starts the step's execution and
-// keeps its outputs (the loss and the state) without reading them.
+// runSteps runs count steps from the k-th (0-based) of the run, and keeps the outputs of
+// the last one (the loss and the state) without reading them.
+func (r *runner) runSteps(k, count int) error {
+	if r.loop() {
+		return r.runLoop(k, count)
+	}
+	for i := range count {
+		if err := r.runStep(k + i); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// runStep runs the k-th step (0-based) of the run, one step per execution.
 func (r *runner) runStep(k int) error {
 	var args []any
 	var batch []*tensors.Tensor
@@ -367,7 +388,7 @@ func (r *runner) replay(step int) error {
 	finalizeTensors([]*tensors.Tensor{r.state})
 	r.state = newState()
 	for k := from; k < step; k++ {
-		if err := r.runStep(k); err != nil {
+		if err := r.runSteps(k, 1); err != nil {
 			return err
 		}
 		state, err := r.readState()
@@ -414,24 +435,40 @@ func allFinite(t *tensors.Tensor) bool {
 	return finite
 }
 
+// changedVar is a variable a step updates, with its value at the start of the step (nil
+// when the step does not read it).
+type changedVar struct {
+	v   *model.Variable
+	old *graph.Node
+}
+
+// changedVars lists the variables of store the step graph g updates.
+func changedVars(store *model.Store, g *graph.Graph) []changedVar {
+	var out []changedVar
+	for v := range store.IterVariables() {
+		if v.ChangedInGraph(g) {
+			out = append(out, changedVar{v: v, old: g.GetParameterByName(v.Path())})
+		}
+	}
+	return out
+}
+
 // stepChecks builds the step's new state from the old one (see stateBad), and returns it
 // with the names of the quantities checked ("loss", then the paths of the float variables
 // the step updates) and the paths of every variable the step updates. In checked mode it
 // checks the loss and every updated float variable, and, with skip, makes every updated
 // float variable keep its old value when any of them is not finite; in fast mode it
 // checks the loss only, and the flags stay set once set.
-func stepChecks(store *model.Store, g *graph.Graph, loss, state *graph.Node, fast, skip bool) (stateOut *graph.Node, checked, changed []string) {
+func stepChecks(g *graph.Graph, loss, state *graph.Node, vars []changedVar, fast, skip bool) (stateOut *graph.Node, checked, changed []string) {
 	lossOK := graph.LogicalAll(graph.IsFinite(loss))
 	ok := lossOK
 	checked = []string{"loss"}
-	var floats []*model.Variable
-	for v := range store.IterVariables() {
-		if !v.ChangedInGraph(g) {
-			continue
-		}
+	var floats []changedVar
+	for _, cv := range vars {
+		v := cv.v
 		changed = append(changed, v.Path())
 		if v.DType().IsFloat() {
-			floats = append(floats, v)
+			floats = append(floats, cv)
 			checked = append(checked, v.Path())
 			if !fast {
 				ok = graph.LogicalAnd(ok, graph.LogicalAll(graph.IsFinite(v.NodeValue(g))))
@@ -447,12 +484,11 @@ func stepChecks(store *model.Store, g *graph.Graph, loss, state *graph.Node, fas
 		}, 0), checked, changed
 	}
 	if skip {
-		for _, v := range floats {
-			old := g.GetParameterByName(v.Path())
-			if old == nil {
-				panic(fmt.Errorf("cannot find the input value of variable %q to discard a non-finite step", v.Path()))
+		for _, cv := range floats {
+			if cv.old == nil {
+				panic(fmt.Errorf("cannot find the input value of variable %q to discard a non-finite step", cv.v.Path()))
 			}
-			v.SetNodeValue(graph.Where(ok, v.NodeValue(g), old))
+			cv.v.SetNodeValue(graph.Where(ok, cv.v.NodeValue(g), cv.old))
 		}
 	}
 	return graph.Stack([]*graph.Node{flag(ok), flag(lossOK)}, 0), checked, changed
