@@ -30,9 +30,11 @@ import (
 // dense 10, 28x28x1, batch 64, Adam) in three lowerings of its convolutions; the MLP is
 // bench-peers' 784-1024-256-10 (batch 256, Adam); gemm is a float32 1024^3 product.
 const (
-	caseCNN     = "cnn"        // mlx/models.CNN: layers.Convolution, channels last (NHWC, HWIO kernels)
-	caseCNNNCHW = "cnn-nchw"   // the same network channels first (NCHW, OIHW kernels)
-	caseCNNCol  = "cnn-im2col" // channels last, each convolution as 9 shifted slices and one matrix product
+	caseCNN     = "cnn"         // mlx/models.CNN: layers.Convolution, channels last (NHWC, HWIO kernels)
+	caseCNNNCHW = "cnn-nchw"    // the same network channels first (NCHW, OIHW kernels)
+	caseCNNCol  = "cnn-im2col"  // channels last, each convolution as 9 shifted slices and one matrix product
+	caseCNNPool = "cnn-rpool"   // channels last, 2x2 max pooling as a reshape and ReduceMax (no select-and-scatter in the gradient)
+	caseCNNArg  = "cnn-argpool" // channels last, 2x2 max pooling as the window's element at its ArgMax (gradient to that element only)
 	caseMLP     = "mlp"
 	caseGEMM    = "gemm"
 )
@@ -46,6 +48,8 @@ var caseInfo = map[string]struct {
 	caseCNN:     {4, 1, 8, 2},
 	caseCNNNCHW: {4, 1, 8, 2},
 	caseCNNCol:  {4, 1, 8, 2},
+	caseCNNPool: {4, 1, 8, 2},
+	caseCNNArg:  {4, 1, 8, 2},
 	caseMLP:     {10, 2, 10, 2},
 	caseGEMM:    {5, 2, 3, 2},
 }
@@ -163,12 +167,16 @@ func runChild(caseNames []string, check map[string]int, in io.Reader, out io.Wri
 // newCase builds and compiles a case on backend.
 func newCase(backend compute.Backend, name string) (benchCase, error) {
 	switch name {
-	case caseCNN, caseCNNNCHW, caseCNNCol:
+	case caseCNN, caseCNNNCHW, caseCNNCol, caseCNNPool, caseCNNArg:
 		fn := models.CNNConfig{Channels: cnnChannels, Outputs: 10}.Fn()
 		if name == caseCNNNCHW {
 			fn = cnnChannelsFirst
 		} else if name == caseCNNCol {
 			fn = cnnIm2col
+		} else if name == caseCNNPool {
+			fn = cnnPooled(maxPool2x2Reduce)
+		} else if name == caseCNNArg {
+			fn = cnnPooled(maxPool2x2ArgMax)
 		}
 		return newStepCase(backend, models.Classifier(fn), []int{64, 28, 28, 1}, 10)
 	case caseMLP:
@@ -197,6 +205,45 @@ func cnnChannelsFirst(scope *model.Scope, x *Node) *Node {
 	}
 	x = Reshape(x, d[0], -1)
 	return models.MLP(scope.In("head"), x, models.MLPConfig{Outputs: 10})
+}
+
+// cnnPooled is mlx/models' CNN (same variables, same initial values) with its 2x2 max
+// pooling done by pool instead of graph.MaxPool. GoMLX differentiates MaxPool with a
+// select-and-scatter, which XLA CPU runs as an arg-max reduce-window and a scatter.
+func cnnPooled(pool func(x *Node) *Node) models.Fn {
+	return func(scope *model.Scope, x *Node) *Node {
+		for i, ch := range cnnChannels {
+			x = layers.Convolution(scope.In("conv_%d", i), x).Channels(ch).KernelSize(3).PadSame().Done()
+			x = pool(activation.Relu(x))
+		}
+		x = Reshape(x, x.Shape().Dimensions[0], -1)
+		return models.MLP(scope.In("head"), x, models.MLPConfig{Outputs: 10})
+	}
+}
+
+// maxPool2x2Reduce pools x [batch, h, w, channels] as a reshape to
+// [batch, h/2, 2, w/2, 2, channels] and a ReduceMax over the two window axes. Its gradient
+// (GoMLX's ReduceMax rule) goes to every element equal to the window's maximum: the same
+// as MaxPool's where the maximum is unique, but k times the gradient where k elements tie
+// (after a ReLU, ties at zero are harmless; ties at a positive value, such as a constant
+// background, are not).
+func maxPool2x2Reduce(x *Node) *Node {
+	d := x.Shape().Dimensions
+	return ReduceMax(Reshape(x, d[0], d[1]/2, 2, d[2]/2, 2, d[3]), 2, 4)
+}
+
+// maxPool2x2ArgMax pools x [batch, h, w, channels] by picking, in each 2x2 window (its
+// 4 elements in row-major order), the element at the window's ArgMax (the first maximum):
+// the sum of the window times a one-hot mask held constant. The forward values are
+// MaxPool's exactly (for finite inputs: an infinite element outside the mask would give
+// 0*Inf = NaN), and the gradient goes to that one element, as MaxPool's select-and-scatter
+// (which keeps the first of tied maxima) does, through elementwise operations only.
+func maxPool2x2ArgMax(x *Node) *Node {
+	d := x.Shape().Dimensions
+	b, h, w, c := d[0], d[1]/2, d[2]/2, d[3]
+	win := Reshape(TransposeAllAxes(Reshape(x, b, h, 2, w, 2, c), 0, 1, 3, 5, 2, 4), b, h, w, c, 4)
+	mask := StopGradient(OneHot(ArgMax(win, 4), 4, x.DType()))
+	return ReduceSum(Mul(win, mask), 4)
 }
 
 // cnnIm2col is mlx/models' CNN (same variables, same initial values) with each 3x3

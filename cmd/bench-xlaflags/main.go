@@ -59,13 +59,13 @@ const layoutsName = "layouts"
 const dumpFlag = "--xla_dump_to="
 
 // allCases are the cases, in table order.
-var allCases = []string{caseCNN, caseCNNNCHW, caseCNNCol, caseMLP, caseGEMM}
+var allCases = []string{caseCNN, caseCNNNCHW, caseCNNCol, caseCNNPool, caseCNNArg, caseMLP, caseGEMM}
 
 // Default cases: the flag sets are timed on the CNN, the MLP and the GEMM; the CNN's
 // other convolution lowerings with the baseline's flags.
 var (
 	flagCasesDefault   = []string{caseCNN, caseMLP, caseGEMM}
-	layoutCasesDefault = []string{caseCNNNCHW, caseCNNCol}
+	layoutCasesDefault = []string{caseCNNNCHW, caseCNNCol, caseCNNPool, caseCNNArg}
 )
 
 // setList collects -add flags.

@@ -343,7 +343,7 @@ func (r *Run) Markdown() string {
 		if err := r.Results[r.Sets].Err; err != "" {
 			w("That child failed: %s. ", sanitize(err, 240))
 		}
-		w("im2col computes the same function from the same initial variables in another summation order, so its results are compared with the NHWC CNN's; NCHW's dense head sees the features in another order (other initial values for the same shapes), so its losses differ by construction.\n\n")
+		w("im2col, rpool and argpool compute the same function from the same initial variables (im2col in another summation order; rpool's pooling gradient differs from MaxPool's at tied maxima, argpool's nowhere), so their results are compared with the NHWC CNN's; NCHW's dense head sees the features in another order (other initial values for the same shapes), so its losses differ by construction.\n\n")
 		w("| variant | ms/step | ratio to cnn (NHWC) | results vs cnn |\n| --- | --- | --- | --- |\n")
 		for _, cs := range r.Layouts {
 			p := r.pair(Target{r.Sets, caseCNN}, Target{r.Sets, cs})
