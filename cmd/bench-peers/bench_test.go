@@ -134,7 +134,7 @@ func TestOurSystemsBuildTheModelsTheWorkersBuild(t *testing.T) {
 		"mlp":  784*1024 + 1024 + 1024*256 + 256 + 256*10 + 10,
 		"cnn":  cnnParams,
 	}
-	bare, tr := newBareExec(backend), newTrainRun(backend)
+	bare, tr := newBareExec(backend), newTrainRun(backend, false)
 	defer func() { _ = bare.Close(); _ = tr.Close() }()
 	seen := map[string]bool{}
 	for _, c := range modelCases() {

@@ -55,13 +55,15 @@ const (
 	sysJAX      = "jax"
 	sysBare     = "bare"
 	sysTrainRun = "trainrun"
-	sysTorch    = "torch"
-	sysPureGo   = "purego"
+	// sysTrainLoop is train.Run with Config.StepsPerExecution = the block length.
+	sysTrainLoop = "trainloop"
+	sysTorch     = "torch"
+	sysPureGo    = "purego"
 )
 
 // systemTitle names each system in tables.
 var systemTitle = map[string]string{
-	sysJAX: "JAX", sysBare: "bare exec", sysTrainRun: "train.Run", sysTorch: "PyTorch", sysPureGo: "pure Go (bare)",
+	sysJAX: "JAX", sysBare: "bare exec", sysTrainRun: "train.Run", sysTrainLoop: "train.Run K", sysTorch: "PyTorch", sysPureGo: "pure Go (bare)",
 }
 
 func main() {
@@ -202,13 +204,13 @@ func run() error {
 			}
 		}
 	}
-	bare, tr := newBareExec(backend), newTrainRun(backend)
-	defer func() { _ = bare.Close(); _ = tr.Close() }()
-	systems := map[string]System{sysBare: bare, sysTrainRun: tr}
+	bare, tr, tl := newBareExec(backend), newTrainRun(backend, false), newTrainRun(backend, true)
+	defer func() { _ = bare.Close(); _ = tr.Close(); _ = tl.Close() }()
+	systems := map[string]System{sysBare: bare, sysTrainRun: tr, sysTrainLoop: tl}
 	for name, pr := range peers {
 		systems[name] = pr
 	}
-	order := []string{sysJAX, sysBare, sysTrainRun, sysTorch}
+	order := []string{sysJAX, sysBare, sysTrainRun, sysTrainLoop, sysTorch}
 
 	if sectionOn("gemm") {
 		fmt.Println("\n== float32 GEMM peak")

@@ -155,7 +155,8 @@ var modelTitle = map[string]string{
 
 // ratioCols are the ratio columns of the model tables: a over b.
 var ratioCols = [][2]string{
-	{sysBare, sysJAX}, {sysTrainRun, sysBare}, {sysTrainRun, sysJAX}, {sysTorch, sysJAX}, {sysBare, sysTorch}, {sysTrainRun, sysTorch},
+	{sysBare, sysJAX}, {sysTrainRun, sysBare}, {sysTrainRun, sysJAX}, {sysTrainLoop, sysBare}, {sysTrainLoop, sysJAX},
+	{sysTorch, sysJAX}, {sysBare, sysTorch}, {sysTrainRun, sysTorch}, {sysTrainLoop, sysTorch},
 }
 
 func printModels(w io.Writer, sec *Section) {
@@ -202,14 +203,15 @@ func printBatch(w io.Writer, sec *Section) {
 	for _, s := range sec.Systems {
 		head = append(head, systemTitle[s]+" ms")
 	}
-	head = append(head, "bare / JAX", "train.Run / JAX", "PyTorch / JAX")
+	head = append(head, "bare / JAX", "train.Run / JAX", "train.Run K / JAX", "PyTorch / JAX")
 	var rows [][]string
 	for _, c := range sec.Cases {
 		row := []string{strconv.Itoa(c.Spec.Batch)}
 		for _, s := range sec.Systems {
 			row = append(row, c.cell(s))
 		}
-		row = append(row, fmtRatio(c.ratio(sysBare, sysJAX)), fmtRatio(c.ratio(sysTrainRun, sysJAX)), fmtRatio(c.ratio(sysTorch, sysJAX)))
+		row = append(row, fmtRatio(c.ratio(sysBare, sysJAX)), fmtRatio(c.ratio(sysTrainRun, sysJAX)), fmtRatio(c.ratio(sysTrainLoop, sysJAX)),
+			fmtRatio(c.ratio(sysTorch, sysJAX)))
 		rows = append(rows, row)
 	}
 	table(w, head, rows)

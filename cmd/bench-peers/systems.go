@@ -282,6 +282,8 @@ func trainableParams(store *model.Store) int {
 type trainRun struct {
 	backend compute.Backend
 	cases   map[string]*runCase
+	// loop sets Config.StepsPerExecution to the block length: a block is one execution.
+	loop bool
 }
 
 type runCase struct {
@@ -293,8 +295,8 @@ type runCase struct {
 	store  *model.Store
 }
 
-func newTrainRun(backend compute.Backend) *trainRun {
-	return &trainRun{backend: backend, cases: map[string]*runCase{}}
+func newTrainRun(backend compute.Backend, loop bool) *trainRun {
+	return &trainRun{backend: backend, cases: map[string]*runCase{}, loop: loop}
 }
 
 func (t *trainRun) Setup(c CaseSpec, warmup int) (int, error) {
@@ -316,6 +318,7 @@ func (t *trainRun) Setup(c CaseSpec, warmup int) (int, error) {
 		cancel: cancel, store: model.NewStore()}
 	cfg := train.Config{
 		Steps: train.MaxSteps, BatchSize: c.Batch, Seed: 7, LogEvery: c.Block, Name: c.ID, Context: ctx,
+		StepsPerExecution: map[bool]int{false: 1, true: c.Block}[t.loop],
 		OnStep: func(*history.History) error {
 			select {
 			case rc.ticks <- time.Now():
