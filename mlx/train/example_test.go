@@ -84,3 +84,28 @@ func ExampleSession() {
 	// lr 0.1 seed 3: loss below 0.01: true
 	// compiled steps: 1
 }
+
+// Run 100 steps per execution of the compiled step (an XLA while loop): the history is
+// still recorded every LogEvery steps, and the run takes a fraction of the dispatch time.
+func ExampleConfig_stepsPerExecution() {
+	mlx.Output = io.Discard
+	backend, err := mlx.Backend()
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	loss := models.Regressor(models.MLPConfig{Outputs: 1}.Fn())
+	sgd := train.FirstOrder(optimizer.StochasticGradientDescent().WithLearningRate(0.3).Done(), "sgd")
+	hist, err := train.Run(backend, model.NewStore(), loss, data.LinearRegression(), sgd,
+		train.Config{Steps: 300, Seed: 1, LogEvery: 150, StepsPerExecution: 100})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for _, r := range hist.Records {
+		fmt.Printf("step %d: loss below 1e-6: %v\n", r.Step, r.Loss < 1e-6)
+	}
+	// Output:
+	// step 150: loss below 1e-6: true
+	// step 300: loss below 1e-6: true
+}
