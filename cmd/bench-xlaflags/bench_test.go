@@ -282,3 +282,13 @@ func TestVerdict(t *testing.T) {
 		t.Errorf("slower's MLP stats %+v", st)
 	}
 }
+
+func TestRelativize(t *testing.T) {
+	msg := "mlx: running on XLA CPU (xla:/home/u/repo/.xla/p.so): x"
+	if got, want := relativize(msg, "/home/u/repo"), "mlx: running on XLA CPU (xla:.xla/p.so): x"; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+	if got := relativize(msg, ""); got != msg {
+		t.Errorf("no root: got %q", got)
+	}
+}

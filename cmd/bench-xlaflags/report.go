@@ -330,7 +330,7 @@ func (r *Run) Markdown() string {
 		}
 		verdict := r.verdict(i)
 		if res.Err != "" {
-			verdict = "failed: " + sanitize(res.Err, 240)
+			verdict = "failed: " + sanitize(relativize(res.Err, mlx.ProjectRoot()), 240)
 		}
 		hlo := res.HLO.String()
 		if i > 0 && res.HLO.Modules > 0 && res.HLO.Hash == r.Results[0].HLO.Hash {
@@ -341,7 +341,7 @@ func (r *Run) Markdown() string {
 	if len(r.Layouts) > 0 {
 		w("\nConvolution lowering, with the baseline's flags (in a child of their own): each variant of the CNN timed against the NHWC CNN of mlx/models (blocks back to back, as above). ")
 		if err := r.Results[r.Sets].Err; err != "" {
-			w("That child failed: %s. ", sanitize(err, 240))
+			w("That child failed: %s. ", sanitize(relativize(err, mlx.ProjectRoot()), 240))
 		}
 		w("im2col, rpool and argpool compute the same function from the same initial variables (im2col in another summation order; rpool's pooling gradient differs from MaxPool's at tied maxima, argpool's nowhere), so their results are compared with the NHWC CNN's; NCHW's dense head sees the features in another order (other initial values for the same shapes), so its losses differ by construction.\n\n")
 		w("| variant | ms/step | ratio to cnn (NHWC) | results vs cnn |\n| --- | --- | --- | --- |\n")
@@ -416,4 +416,13 @@ func withoutDumpFlag(flags string) string {
 		}
 	}
 	return strings.Join(out, " ")
+}
+
+// relativize writes the paths under the repository's root in s relative to it: the
+// document is committed, and a clone has no file at this machine's paths.
+func relativize(s, root string) string {
+	if root == "" {
+		return s
+	}
+	return strings.ReplaceAll(s, strings.TrimSuffix(root, "/")+"/", "")
 }
