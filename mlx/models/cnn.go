@@ -2,6 +2,9 @@ package models
 
 import (
 	"fmt"
+	"math"
+
+	"github.com/gomlx/compute/dtypes"
 
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/ml/layers"
@@ -73,7 +76,7 @@ func CNN(scope *model.Scope, x *graph.Node, cfg CNNConfig) *graph.Node {
 		}
 		x = layers.Convolution(scope.In("conv_%d", i), x).Channels(ch).KernelSize(cfg.kernel()).PadSame().Done()
 		x = activation.Apply(act, x)
-		x = graph.MaxPool(x).Window(2).Done()
+		x = MaxPool2x2(x)
 	}
 	batch := x.Shape().Dimensions[0]
 	x = graph.Reshape(x, batch, -1)
@@ -83,4 +86,35 @@ func CNN(scope *model.Scope, x *graph.Node, cfg CNNConfig) *graph.Node {
 // Fn returns the CNN as a model function.
 func (c CNNConfig) Fn() Fn {
 	return func(scope *model.Scope, x *graph.Node) *graph.Node { return CNN(scope, x, c) }
+}
+
+// MaxPool2x2 is graph.MaxPool(x).Window(2).Done() for x shaped [batch, height, width,
+// channels] with even height and width, with the same values and the same gradient (to
+// the first maximum of each window in row-major order, as XLA's select-and-scatter gives
+// it), built from elementwise operations: each window's element at its ArgMax is selected
+// by a one-hot mask. On XLA CPU, GoMLX's gradient of MaxPool (a select-and-scatter, run as
+// an argmax reduce-window and two scatters) took about 70% of a small CNN's Adam step;
+// this form takes a small fraction of that (see cmd/bench-xlaflags and docs/XLA_FLAGS.md).
+// A window holding a NaN gives NaN (GoMLX's MaxPool does on the pure-Go backend; XLA CPU's
+// ignores the NaN), so that a NaN in the activations reaches the loss.
+func MaxPool2x2(x *graph.Node) *graph.Node {
+	if x.Rank() != 4 || x.Shape().Dimensions[1]%2 != 0 || x.Shape().Dimensions[2]%2 != 0 {
+		exceptions.Panicf("models.MaxPool2x2: x must be [batch, height, width, channels] with even height and width, got shape %s", x.Shape())
+	}
+	d := x.Shape().Dimensions
+	b, h, w, c := d[0], d[1]/2, d[2]/2, d[3]
+	// win[b, i, j, c, k]: the 4 elements of window (i, j), k in row-major order.
+	win := graph.Reshape(graph.TransposeAllAxes(graph.Reshape(x, b, h, 2, w, 2, c), 0, 1, 3, 5, 2, 4), b, h, w, c, 4)
+	first := graph.StopGradient(graph.ArgMax(win, 4, dtypes.Int32))
+	elem := func(k int) *graph.Node {
+		return graph.Reshape(graph.Slice(win, graph.AxisRange(), graph.AxisRange(), graph.AxisRange(), graph.AxisRange(), graph.AxisElem(k)), b, h, w, c)
+	}
+	// Select the element itself (not a sum with zeros, which would turn -0 into +0).
+	y := elem(3)
+	for k := 2; k >= 0; k-- {
+		y = graph.Where(graph.Equal(first, graph.Const(x.Graph(), int32(k))), elem(k), y)
+	}
+	// ArgMax may or may not land on a NaN (comparisons with NaN are false): say NaN.
+	nan := graph.StopGradient(graph.LogicalAny(graph.IsNaN(win), 4))
+	return graph.Where(nan, graph.Scalar(x.Graph(), x.DType(), math.NaN()), y)
 }
