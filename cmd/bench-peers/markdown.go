@@ -18,7 +18,7 @@ run. Issue 11 asks for a "before" run (` + "`mlx/train`" + ` as it was when the 
     make bench-peers BENCH_QUICK=1        # a few rounds, to check the set-up
 
 The first ` + "`make bench-peers`" + ` also installs ` + "`.bench-venv`" + ` (about 90 s here). A full run took 451 s at load
-average 7-8. The "before" run measured ` + "`mlx/`" + ` as committed at 29f9a7f, with this benchmark copied into an
+average 7-8, and 319 s at load average 1.5-2.6 (2026-12-01). The "before" run measured ` + "`mlx/`" + ` as committed at 29f9a7f, with this benchmark copied into an
 export of that commit (run from the repository root; REPO is its absolute path):
 
     D=$(mktemp -d) && git archive 29f9a7f | tar -x -C "$D" && cp -r cmd/bench-peers "$D/cmd/"

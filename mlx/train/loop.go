@@ -48,7 +48,9 @@ type Config struct {
 	// execution (runs with the same StepsPerExecution give the same bits, resumed or not).
 	// It needs an XLA backend (GoMLX v0.28.8's pure-Go backend cannot run a gradient inside
 	// a while loop), a dataset that fits on the device (see the package documentation) and
-	// a stepper that is not an [AfterStepper] (which must see every step).
+	// a stepper that is not an [AfterStepper] (which must see every step). It pays off for
+	// dense models; measure before using it with convolutions, which XLA CPU runs much
+	// slower inside a while loop (see the package documentation).
 	StepsPerExecution int
 	// OnStep, if set, is called with the history after each recorded step (live plots);
 	// an error from it stops the run and is returned.
