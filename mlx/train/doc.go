@@ -63,8 +63,9 @@
 // its updated variables in its graph (one reduction per variable). Otherwise (LogEvery > 1)
 // a step checks only its loss, in its graph, and the loop reads nothing between records:
 // at each record, checkpoint, interrupt and at the end it checks every updated variable
-// with a second small graph, and keeps a copy of them on the device. When a check fails, it
-// goes back to that copy and runs the steps since then again, one by one with the same
+// with a second small graph, and keeps a copy of them on the device, made at a good check
+// at least 100 steps after the previous copy. When a check fails, it goes back to that copy
+// and runs the steps since then again, one by one with the same
 // compiled step and the same batches, checking each, to find the first non-finite one; the
 // error and the Store are then the same as with LogEvery 1. The copy doubles the device
 // memory of the variables the step updates.

@@ -170,8 +170,8 @@ func newState() *tensors.Tensor {
 // (with LogEvery 1: every step). In fast mode (no SkipNonFinite, no AfterStepper,
 // LogEvery > 1) a step checks only its loss, and the loop checks the variables when it
 // reads the state (every LogEvery steps, at checkpoints, at the end, on interrupt), with
-// a second small graph; it keeps a copy of the variables the step updates from the last
-// good read, so that on a non-finite value it can go back there and replay the steps one
+// a second small graph; it keeps a copy of the variables the step updates from a good
+// read (at most every snapshotEvery steps), so that on a non-finite value it can go back there and replay the steps one
 // by one, with the same compiled step, to find the first non-finite one.
 func (r *runner) fastMode() bool {
 	_, after := r.stepper.(AfterStepper)
@@ -228,8 +228,18 @@ func (r *runner) sync(step int) (skipped bool, err error) {
 	if state[stateBad] != 0 || len(bad) > 0 {
 		return false, r.replay(step)
 	}
+	if step-r.snapStep < snapshotEvery {
+		// The last copy is older but as good: a replay starts further back.
+		return false, nil
+	}
 	return false, r.snapshot(step)
 }
+
+// snapshotEvery is the fewest steps between two copies of the variables in fast mode: a
+// copy costs about what reading them does, so it is not made at every record of a run that
+// records often; a replay then starts from further back (it runs at most this many steps
+// more, only when a step went non-finite).
+const snapshotEvery = 100
 
 // nonFiniteError builds the error of a non-finite step.
 func nonFiniteError(step int, lossBad bool, vars []string) error {
