@@ -40,10 +40,10 @@
 // history, checkpoints and resumption are exact to the step, and a non-finite value is
 // found by replaying single iterations of the loop from the last good copy (see below).
 // On the 2-core reference VM (make bench-peers, K = 100 for a 2-64-64-1 MLP with batch 32,
-// K = 10 for a 784-1024-256-10 MLP with batch 256; one run, load average 1.8-2.6;
+// K = 10 for a 784-1024-256-10 MLP with batch 256; two runs, load average 1.8-2.6;
 // docs/BENCHMARKS.md) the step took 0.16-0.30x the time of a bare one-step execution for
-// the small MLP (Adam 0.036 ms, against 0.18 ms bare, 0.21 ms with K = 1 and 0.13 ms for
-// JAX's jitted step), and 0.83-0.96x for the larger MLP. Convolutions are another matter:
+// the small MLP (Adam 0.036 and 0.040 ms, against 0.18 and 0.19 ms bare, 0.21 and 0.24 ms
+// with K = 1, 0.13 and 0.21 ms for JAX's jitted step), and 0.80-0.96x for the larger MLP. Convolutions are another matter:
 // the small CNN of the benchmark (two 3x3 convolutions) took 8-13x longer per step inside
 // the loop, a single convolution layer about 2x: XLA CPU runs them much more slowly in a
 // while loop's body. It needs XLA: the pure-Go backend cannot run a gradient inside a while
