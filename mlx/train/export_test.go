@@ -70,3 +70,11 @@ func CheckpointVersion(dir string) (int, error) {
 	ck, _, err := readCheckpoint(filepath.Join(dir, CheckpointFile))
 	return ck.Version, err
 }
+
+// SetDeviceDataLimit sets the largest dataset a run copies to the device until restore is
+// called (0: every dataset's batches are gathered on the host).
+func SetDeviceDataLimit(bytes int64) (restore func()) {
+	old := deviceDataLimit
+	deviceDataLimit = bytes
+	return func() { deviceDataLimit = old }
+}

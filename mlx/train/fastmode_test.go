@@ -247,3 +247,48 @@ func TestStepsPerExecution(t *testing.T) {
 		}
 	})
 }
+
+// TestHostBatchesEqualDeviceBatches trains with the dataset on the device (batches gathered
+// in the graph from row indices) and with batches gathered on the host (a dataset over the
+// device limit), with LogEvery 1 and 3: the losses and every variable must have the same
+// bits, and StepsPerExecution must be refused for the host path.
+func TestHostBatchesEqualDeviceBatches(t *testing.T) {
+	mlxtest.ForEach(t, func(t *testing.T, backend compute.Backend) {
+		ds := spirals(t)
+		loss := models.Classifier(dropoutMLP(8, 0.3))
+		run := func(cfg train.Config) ([]float64, map[string][]uint64, error) {
+			store := model.NewStore()
+			hist, err := train.Run(backend, store, loss, ds, train.FirstOrder(must(optim.NewAdam(optim.DefaultAdam())), "adam"), cfg)
+			if err != nil {
+				return nil, nil, err
+			}
+			return losses(hist), storeBits(t, store), nil
+		}
+		for _, logEvery := range []int{1, 3} {
+			cfg := train.Config{Steps: 9, BatchSize: 16, Seed: 8, LogEvery: logEvery}
+			wantLosses, wantStore, err := run(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			restore := train.SetDeviceDataLimit(0)
+			gotLosses, gotStore, err := run(cfg)
+			restore()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(gotLosses, wantLosses) || fmt.Sprint(gotStore) != fmt.Sprint(wantStore) {
+				t.Errorf("LogEvery %d: host batches give losses %v, device batches %v (same Store: %v)",
+					logEvery, gotLosses, wantLosses, fmt.Sprint(gotStore) == fmt.Sprint(wantStore))
+			}
+		}
+		if strings.HasSuffix(t.Name(), "/go") {
+			return
+		}
+		restore := train.SetDeviceDataLimit(0)
+		defer restore()
+		_, _, err := run(train.Config{Steps: 4, BatchSize: 16, Seed: 8, LogEvery: 2, StepsPerExecution: 2})
+		if err == nil || !strings.Contains(err.Error(), "needs the dataset on the device") {
+			t.Fatalf("StepsPerExecution with host batches: got %v", err)
+		}
+	})
+}

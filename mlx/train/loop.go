@@ -272,9 +272,8 @@ type runner struct {
 	snap     map[string]*tensors.Tensor
 	snapStep int
 	// data holds the dataset's columns on the device (see deviceData), or nil: batches are
-	// gathered on the host. ownData: the runner releases them at the end of Run.
-	data    []*tensors.Tensor
-	ownData bool
+	// gathered on the host.
+	data []*tensors.Tensor
 	// loss and state are the outputs of the latest step.
 	loss, state *tensors.Tensor
 	// fingerprint describes the stepper's configuration (see stepperFingerprint), taken
@@ -342,7 +341,7 @@ func (r *runner) run() error {
 	if err != nil {
 		return err
 	}
-	r.data, r.ownData, r.ownCheck = data, true, true
+	r.data, r.ownCheck = data, true
 	defer finalizeTensors(r.data)
 	if err := r.checkLoop(); err != nil {
 		return err

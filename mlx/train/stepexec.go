@@ -144,7 +144,13 @@ func (r *runner) runStep(k int) error {
 		args = append(args, t)
 	}
 	args = append(args, r.state)
-	return catch(fmt.Sprintf("step %d", k+1), func() error {
+	return r.execute(fmt.Sprintf("step %d", k+1), args)
+}
+
+// execute runs the step executable on args and keeps its outputs, the loss and the state,
+// in place of the previous ones; what names the steps in errors.
+func (r *runner) execute(what string, args []any) error {
+	return catch(what, func() error {
 		outs, err := r.exec.call(args...)
 		if err != nil {
 			return err

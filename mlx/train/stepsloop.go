@@ -149,17 +149,5 @@ func (r *runner) runLoop(k, count int) error {
 		args = append(args, t)
 	}
 	args = append(args, extra[0], extra[1], r.state)
-	return catch(fmt.Sprintf("steps %d to %d", k+1, k+count), func() error {
-		outs, err := r.exec.call(args...)
-		if err != nil {
-			return err
-		}
-		if len(outs) != 2 {
-			finalizeTensors(outs)
-			return fmt.Errorf("the steps returned %d outputs, want 2", len(outs))
-		}
-		finalizeTensors([]*tensors.Tensor{r.loss, r.state})
-		r.loss, r.state = outs[0], outs[1]
-		return nil
-	})
+	return r.execute(fmt.Sprintf("steps %d to %d", k+1, k+count), args)
 }
