@@ -32,8 +32,9 @@
 //
 // # Several steps per execution
 //
-// Each execution of a compiled graph has a fixed cost (on XLA CPU, tens of microseconds),
-// which bounds how fast a small model trains one step at a time. [Config.StepsPerExecution]
+// Each execution of a compiled graph has a fixed cost, which bounds how fast a small model
+// trains one step at a time (for the small MLP below, about 0.15 ms of its 0.18-0.19 ms
+// bare step: the difference with 100 steps per execution). [Config.StepsPerExecution]
 // = K runs up to K steps in one execution: the step becomes the body of a while loop in the
 // graph, which gathers each step's batch on the device from the row indices of the K
 // batches, sent at once. Chunks of steps end at every recorded step and checkpoint, so the
